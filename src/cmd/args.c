@@ -1,0 +1,408 @@
+/* Option tables and the parser shared by argv and config lines; see args.h. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd/args.h"
+
+/* Longest accepted time option: a day is plenty for any timeout. */
+#define ARGS_MAX_SECONDS_MS (86400u * 1000u)
+#define ARGS_MAX_WORKERS 256
+#define ARGS_MAX_BUF_BYTES (1u << 30)
+
+enum opt_id {
+	O_CONFIG, O_DAEMON, O_PIDFILE, O_USER, O_GROUP, O_WORKERS, O_LOG_LEVEL, O_LOG_FORMAT,
+	O_STATS, O_DRAIN, O_HELP, O_VERSION,
+	O_CONNECT_TIMEOUT, O_IDLE_TIMEOUT, O_MAX_CONNS, O_SNDBUF, O_RCVBUF, O_KA_IDLE, O_KA_INTVL,
+	O_KA_CNT, O_NO_KA, O_REUSEADDR, O_REUSEPORT, O_V6ONLY, O_BASE_ADDR, O_NO_SPLICE,
+};
+
+struct opt_def {
+	const char *name;	/* long name without "--", or NULL */
+	char letter;		/* short option, or 0 */
+	bool has_arg;
+	bool global;		/* only on the command line, not in a rule line */
+	enum opt_id id;
+};
+
+static const struct opt_def ferry_opts[] = {
+	{ "config", 'c', true, true, O_CONFIG },
+	{ "daemon", 'd', false, true, O_DAEMON },
+	{ "pidfile", 'p', true, true, O_PIDFILE },
+	{ "user", 0, true, true, O_USER },
+	{ "group", 0, true, true, O_GROUP },
+	{ "workers", 0, true, true, O_WORKERS },
+	{ "log-level", 0, true, true, O_LOG_LEVEL },
+	{ "log-format", 0, true, true, O_LOG_FORMAT },
+	{ "stats-interval", 0, true, true, O_STATS },
+	{ "drain-timeout", 0, true, true, O_DRAIN },
+	{ "help", 'h', false, true, O_HELP },
+	{ "version", 'V', false, true, O_VERSION },
+	{ "connect-timeout", 0, true, false, O_CONNECT_TIMEOUT },
+	{ "idle-timeout", 0, true, false, O_IDLE_TIMEOUT },
+	{ "max-conns", 0, true, false, O_MAX_CONNS },
+	{ "sndbuf", 0, true, false, O_SNDBUF },
+	{ "rcvbuf", 0, true, false, O_RCVBUF },
+	{ "keepalive-idle", 0, true, false, O_KA_IDLE },
+	{ "keepalive-intvl", 0, true, false, O_KA_INTVL },
+	{ "keepalive-cnt", 0, true, false, O_KA_CNT },
+	{ "no-keepalive", 0, false, false, O_NO_KA },
+	{ "reuseaddr", 'r', false, false, O_REUSEADDR },
+	{ "reuseport", 'R', false, false, O_REUSEPORT },
+	{ "v6only", '6', false, false, O_V6ONLY },
+	{ "base-addr", 'b', false, false, O_BASE_ADDR },
+	{ "no-splice", 0, false, false, O_NO_SPLICE },
+	{ NULL, 0, false, false, 0 },
+};
+
+/* portfwd's tcpfwd: exactly its letters (README of portfwd), plus our long options. */
+static const struct opt_def tcpfwd_opts[] = {
+	{ NULL, 'd', false, true, O_DAEMON },
+	{ NULL, 'p', true, true, O_PIDFILE },
+	{ NULL, 'b', false, false, O_BASE_ADDR },
+	{ NULL, 'r', false, false, O_REUSEADDR },
+	{ NULL, 'R', false, false, O_REUSEPORT },
+	{ NULL, '6', false, false, O_V6ONLY },
+	{ NULL, 'h', false, true, O_HELP },
+	{ NULL, 0, false, false, 0 },
+};
+
+void global_opts_default(struct global_opts *g)
+{
+	memset(g, 0, sizeof(*g));
+	g->log_level = LOG_INFO;
+}
+
+int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (!*s || strlen(s) > 19)
+		return -EINVAL;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -EINVAL;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	if (v < min || v > max)
+		return -ERANGE;
+	*out = v;
+	return 0;
+}
+
+int parse_seconds_ms(const char *s, uint32_t max_ms, uint32_t *out)
+{
+	uint64_t ms = 0;
+	int frac_digits = 0;
+	bool dot = false, digit = false;
+
+	for (const char *p = s; *p; p++) {
+		if (*p == '.' && !dot) {
+			dot = true;
+			continue;
+		}
+		if (*p < '0' || *p > '9')
+			return -EINVAL;
+		digit = true;
+		if (dot) {
+			if (frac_digits == 3)
+				continue;	/* below a millisecond: ignored */
+			frac_digits++;
+		}
+		ms = ms * 10 + (uint64_t)(*p - '0');
+		if (ms > (uint64_t)max_ms * 1000)
+			return -ERANGE;
+	}
+	if (!digit)
+		return -EINVAL;
+	for (; frac_digits < 3; frac_digits++)
+		ms *= 10;
+	if (ms > max_ms)
+		return -ERANGE;
+	*out = (uint32_t)ms;
+	return 0;
+}
+
+static const struct opt_def *opt_find_long(const struct opt_def *t, const char *name, size_t len)
+{
+	for (; t->name || t->letter; t++)
+		if (t->name && strlen(t->name) == len && !strncmp(t->name, name, len))
+			return t;
+	return NULL;
+}
+
+static const struct opt_def *opt_find_short(const struct opt_def *t, char c)
+{
+	for (; t->name || t->letter; t++)
+		if (t->letter == c)
+			return t;
+	return NULL;
+}
+
+static void opt_label(const struct opt_def *d, char *buf, size_t len)
+{
+	if (d->name)
+		snprintf(buf, len, "--%s", d->name);
+	else
+		snprintf(buf, len, "-%c", d->letter);
+}
+
+static int bad_value(char *err, size_t errlen, const struct opt_def *d, const char *v, const char *want)
+{
+	char label[40];
+
+	opt_label(d, label, sizeof(label));
+	snprintf(err, errlen, "bad value \"%s\" for %s: expected %s", v, label, want);
+	return -EINVAL;
+}
+
+static int set_uint32(const char *v, uint64_t min, uint64_t max, uint32_t *out)
+{
+	uint64_t x;
+	int rc = parse_uint(v, min, max, &x);
+
+	if (!rc)
+		*out = (uint32_t)x;
+	return rc;
+}
+
+/* Applies one option. v is its argument (or NULL). */
+static int opt_apply(const struct opt_def *d, const char *v, struct global_opts *g, struct rule_opts *ro,
+		     char *err, size_t errlen)
+{
+	uint32_t u;
+
+	switch (d->id) {
+	case O_CONFIG: g->config_path = v; return 0;
+	case O_DAEMON: g->daemonize = true; return 0;
+	case O_PIDFILE: g->pidfile = v; return 0;
+	case O_USER: g->user = v; return 0;
+	case O_GROUP: g->group = v; return 0;
+	case O_HELP: g->help = true; return 0;
+	case O_VERSION: g->version = true; return 0;
+	case O_WORKERS:
+		if (set_uint32(v, 1, ARGS_MAX_WORKERS, &g->workers))
+			return bad_value(err, errlen, d, v, "a number of threads from 1 to 256");
+		return 0;
+	case O_LOG_LEVEL:
+		if (log_level_parse(v, &g->log_level))
+			return bad_value(err, errlen, d, v, "error, warn, info or debug");
+		return 0;
+	case O_LOG_FORMAT:
+		if (strcmp(v, "text") && strcmp(v, "json"))
+			return bad_value(err, errlen, d, v, "text or json");
+		g->log_json = !strcmp(v, "json");
+		return 0;
+	case O_STATS:
+		if (parse_seconds_ms(v, ARGS_MAX_SECONDS_MS, &g->stats_interval_ms) ||
+		    (g->stats_interval_ms && g->stats_interval_ms < 100))
+			return bad_value(err, errlen, d, v, "seconds (0 = off, at least 0.1)");
+		return 0;
+	case O_DRAIN:
+		if (parse_seconds_ms(v, ARGS_MAX_SECONDS_MS, &g->drain_ms))
+			return bad_value(err, errlen, d, v, "seconds");
+		return 0;
+	case O_CONNECT_TIMEOUT:
+		if (parse_seconds_ms(v, ARGS_MAX_SECONDS_MS, &u) || u == 0)
+			return bad_value(err, errlen, d, v, "seconds greater than 0, e.g. 10 or 0.5");
+		ro->connect_timeout_ms = u;
+		return 0;
+	case O_IDLE_TIMEOUT:
+		if (parse_seconds_ms(v, ARGS_MAX_SECONDS_MS, &ro->idle_timeout_ms))
+			return bad_value(err, errlen, d, v, "seconds (0 = off)");
+		return 0;
+	case O_MAX_CONNS:
+		if (set_uint32(v, 1, 10000000, &ro->max_conns))
+			return bad_value(err, errlen, d, v, "a number from 1 to 10000000");
+		return 0;
+	case O_SNDBUF:
+	case O_RCVBUF:
+		if (set_uint32(v, 1024, ARGS_MAX_BUF_BYTES, &u))
+			return bad_value(err, errlen, d, v, "bytes from 1024 to 1073741824");
+		if (d->id == O_SNDBUF)
+			ro->sock.sndbuf = (int)u;
+		else
+			ro->sock.rcvbuf = (int)u;
+		return 0;
+	case O_KA_IDLE:
+		if (set_uint32(v, 1, 32767, &ro->sock.ka_idle_s))
+			return bad_value(err, errlen, d, v, "seconds from 1 to 32767");
+		return 0;
+	case O_KA_INTVL:
+		if (set_uint32(v, 1, 32767, &ro->sock.ka_intvl_s))
+			return bad_value(err, errlen, d, v, "seconds from 1 to 32767");
+		return 0;
+	case O_KA_CNT:
+		if (set_uint32(v, 1, 127, &ro->sock.ka_cnt))
+			return bad_value(err, errlen, d, v, "a count from 1 to 127");
+		return 0;
+	case O_NO_KA: ro->sock.keepalive = false; return 0;
+	case O_REUSEADDR: ro->sock.reuseaddr = true; return 0;
+	case O_REUSEPORT: ro->sock.reuseport = true; return 0;
+	case O_V6ONLY: ro->sock.v6only = true; return 0;
+	case O_BASE_ADDR: ro->base_addr = true; return 0;
+	case O_NO_SPLICE: ro->no_splice = true; return 0;
+	}
+	snprintf(err, errlen, "internal: unhandled option");
+	return -EINVAL;
+}
+
+static int opt_check_scope(const struct opt_def *d, struct global_opts *g, char *err, size_t errlen)
+{
+	char label[40];
+
+	if (d->global && !g) {
+		opt_label(d, label, sizeof(label));
+		snprintf(err, errlen, "option %s is not allowed in a rule line (give it on the command line)", label);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int args_parse(enum args_dialect dia, int n, char *const words[], struct global_opts *g, struct rule_opts *ro,
+	       struct args_result *res, char *err, size_t errlen)
+{
+	const struct opt_def *table = dia == ARGS_TCPFWD ? tcpfwd_opts : ferry_opts;
+	bool only_pos = false;
+	int rc;
+
+	res->npos = 0;
+	for (int i = 0; i < n; i++) {
+		const char *w = words[i];
+		const struct opt_def *d;
+
+		if (only_pos || w[0] != '-' || w[1] == '\0') {
+			if (res->npos == ARGS_POS_MAX) {
+				snprintf(err, errlen, "unexpected argument \"%s\": a rule is LISTEN TARGET", w);
+				return -EINVAL;
+			}
+			res->pos[res->npos++] = w;
+			continue;
+		}
+		if (!strcmp(w, "--")) {
+			only_pos = true;
+			continue;
+		}
+		if (w[1] == '-') {
+			const char *name = w + 2, *eq = strchr(name, '=');
+			size_t len = eq ? (size_t)(eq - name) : strlen(name);
+			const char *v = eq ? eq + 1 : NULL;
+
+			d = opt_find_long(table, name, len);
+			if (!d) {
+				snprintf(err, errlen, "unknown option \"%s\" (see --help)", w);
+				return -EINVAL;
+			}
+			rc = opt_check_scope(d, g, err, errlen);
+			if (rc)
+				return rc;
+			if (d->has_arg && !v) {
+				if (i + 1 == n) {
+					snprintf(err, errlen, "option \"%s\" needs a value", w);
+					return -EINVAL;
+				}
+				v = words[++i];
+			} else if (!d->has_arg && v) {
+				snprintf(err, errlen, "option \"--%s\" takes no value", d->name);
+				return -EINVAL;
+			}
+			rc = opt_apply(d, v, g, ro, err, errlen);
+			if (rc)
+				return rc;
+			continue;
+		}
+		/* short options, possibly bundled: -dr, -p FILE, -pFILE */
+		for (const char *p = w + 1; *p; p++) {
+			d = opt_find_short(table, *p);
+			if (!d) {
+				snprintf(err, errlen, "unknown option \"-%c\" in \"%s\" (see --help)", *p, w);
+				return -EINVAL;
+			}
+			rc = opt_check_scope(d, g, err, errlen);
+			if (rc)
+				return rc;
+			if (d->has_arg) {
+				const char *v = p[1] ? p + 1 : NULL;
+
+				if (!v) {
+					if (i + 1 == n) {
+						snprintf(err, errlen, "option \"-%c\" needs a value", *p);
+						return -EINVAL;
+					}
+					v = words[++i];
+				}
+				rc = opt_apply(d, v, g, ro, err, errlen);
+				if (rc)
+					return rc;
+				break;
+			}
+			rc = opt_apply(d, NULL, g, ro, err, errlen);
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+static void rule_canon(struct rule *r)
+{
+	char l[EP_TEXT_MAX], t[EP_TEXT_MAX];
+	const struct rule_opts *o = &r->o;
+
+	endpoint_format(&r->listen, l, sizeof(l));
+	endpoint_format(&r->target, t, sizeof(t));
+	snprintf(r->desc, sizeof(r->desc), "%s -> %s", l, t);
+	snprintf(r->canon, sizeof(r->canon),
+		 "%s %s ct=%u it=%u mc=%u b=%d ns=%d sb=%d rb=%d ka=%d/%u/%u/%u ra=%d rp=%d v6=%d", l, t,
+		 o->connect_timeout_ms, o->idle_timeout_ms, o->max_conns, o->base_addr, o->no_splice,
+		 o->sock.sndbuf, o->sock.rcvbuf, o->sock.keepalive, o->sock.ka_idle_s, o->sock.ka_intvl_s,
+		 o->sock.ka_cnt, o->sock.reuseaddr, o->sock.reuseport, o->sock.v6only);
+}
+
+int rule_build(enum args_dialect dia, const char *listen, const char *target, const struct rule_opts *ro,
+	       struct rule **out, char *err, size_t errlen)
+{
+	struct rule *r = calloc(1, sizeof(*r));
+	int rc;
+
+	if (!r) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	if (dia == ARGS_TCPFWD) {
+		rc = endpoint_parse_bare(listen, EP_TCP, &r->listen, err, errlen);
+		if (!rc)
+			rc = endpoint_parse_bare(target, EP_TCP, &r->target, err, errlen);
+	} else {
+		rc = endpoint_parse(listen, &r->listen, err, errlen);
+		if (!rc)
+			rc = endpoint_parse(target, &r->target, err, errlen);
+	}
+	if (rc) {
+		free(r);
+		return rc;
+	}
+	r->o = *ro;
+	r->refs = 1;
+	rule_canon(r);
+	*out = r;
+	return 0;
+}
+
+int rule_resolve(struct rule *r, char *err, size_t errlen)
+{
+	int rc = endpoint_resolve(&r->listen, 1, err, errlen);
+
+	if (!rc)
+		rc = endpoint_resolve(&r->target, 0, err, errlen);
+	return rc;
+}
+
+void rules_free(struct rule **rules, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (rules[i])
+			rule_unref(rules[i]);
+	free(rules);
+}

@@ -1,0 +1,54 @@
+/*
+ * Endpoints: "scheme://host:port" text, parsed (syntax only, no I/O) and then resolved
+ * to a list of socket addresses. Also the formatting of addresses for logs and stats.
+ */
+#ifndef FERRY_NET_ENDPOINT_H
+#define FERRY_NET_ENDPOINT_H
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define EP_HOST_MAX 256
+/* Addresses kept from resolution; connect tries them in order. */
+#define EP_ADDRS_MAX 8
+/* Long enough for "[v6addr%scope]:65535" and "scheme://" + a host name. */
+#define EP_TEXT_MAX (EP_HOST_MAX + 32)
+#define EP_ERR_MAX 256
+
+enum ep_scheme {
+	EP_TCP = 1,
+};
+
+struct endpoint {
+	enum ep_scheme scheme;
+	char host[EP_HOST_MAX];	/* as written, brackets removed */
+	uint16_t port;
+	unsigned naddrs;
+	struct sockaddr_storage addrs[EP_ADDRS_MAX];
+};
+
+/*
+ * Parses "tcp://host:port" (IPv6 literal in brackets). On error returns -EINVAL and
+ * writes one line into err naming the bad word and what is accepted.
+ */
+int endpoint_parse(const char *text, struct endpoint *ep, char *err, size_t errlen);
+/* Parses "host:port" with the scheme given (portfwd's argument style). */
+int endpoint_parse_bare(const char *text, enum ep_scheme scheme, struct endpoint *ep, char *err, size_t errlen);
+/* Resolves ep->host into ep->addrs; passive = for bind (wildcard allowed). */
+int endpoint_resolve(struct endpoint *ep, int passive, char *err, size_t errlen);
+/* "tcp://host:port" as the user wrote it (canonical brackets). */
+void endpoint_format(const struct endpoint *ep, char *buf, size_t len);
+/* "1.2.3.4:80" or "[::1]:80". */
+void sockaddr_format(const struct sockaddr *sa, char *buf, size_t len);
+socklen_t sockaddr_len(const struct sockaddr *sa);
+uint16_t sockaddr_port(const struct sockaddr *sa);
+void sockaddr_set_port(struct sockaddr *sa, uint16_t port);
+const char *endpoint_scheme_name(enum ep_scheme s);
+
+/*
+ * Base-address mode (tcpfwd -b): the target port is the configured target port plus
+ * (original destination port - listen port). Returns -ERANGE when that leaves 1..65535.
+ */
+int base_addr_port(uint16_t target_port, uint16_t listen_port, uint16_t orig_port, uint16_t *out);
+
+#endif

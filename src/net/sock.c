@@ -1,0 +1,120 @@
+/* Socket set-up; see sock.h. Nothing here runs per packet. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "net/endpoint.h"
+#include "net/sock.h"
+
+/* from <linux/netfilter_ipv4.h> / <linux/netfilter_ipv6/ip6_tables.h>, which clash with glibc */
+#ifndef SO_ORIGINAL_DST
+#define SO_ORIGINAL_DST 80
+#endif
+#ifndef IP6T_SO_ORIGINAL_DST
+#define IP6T_SO_ORIGINAL_DST 80
+#endif
+
+static int setopt_int(int fd, int level, int name, int val)
+{
+	return setsockopt(fd, level, name, &val, sizeof(val)) ? -errno : 0;
+}
+
+int sock_tcp_listen(const struct sockaddr *sa, const struct sock_opts *o, int backlog)
+{
+	int fd, err;
+
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* A restarted forwarder must be able to rebind while old connections sit in TIME_WAIT. */
+	err = setopt_int(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+	if (!err && o->reuseport)
+		err = setopt_int(fd, SOL_SOCKET, SO_REUSEPORT, 1);
+	if (!err && sa->sa_family == AF_INET6)
+		err = setopt_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, o->v6only);
+	if (!err && o->rcvbuf)
+		err = setopt_int(fd, SOL_SOCKET, SO_RCVBUF, o->rcvbuf);
+	if (!err && bind(fd, sa, sockaddr_len(sa)))
+		err = -errno;
+	if (!err && listen(fd, backlog))
+		err = -errno;
+	if (err) {
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+void sock_tcp_tune(int fd, const struct sock_opts *o)
+{
+	/* Errors are ignored on purpose: a missing tuning knob must not drop a connection. */
+	setopt_int(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+	if (o->keepalive) {
+		setopt_int(fd, SOL_SOCKET, SO_KEEPALIVE, 1);
+		setopt_int(fd, IPPROTO_TCP, TCP_KEEPIDLE, (int)o->ka_idle_s);
+		setopt_int(fd, IPPROTO_TCP, TCP_KEEPINTVL, (int)o->ka_intvl_s);
+		setopt_int(fd, IPPROTO_TCP, TCP_KEEPCNT, (int)o->ka_cnt);
+	}
+	if (o->sndbuf)
+		setopt_int(fd, SOL_SOCKET, SO_SNDBUF, o->sndbuf);
+	if (o->rcvbuf)
+		setopt_int(fd, SOL_SOCKET, SO_RCVBUF, o->rcvbuf);
+}
+
+int sock_tcp_connect(const struct sockaddr *sa, const struct sock_opts *o, int *out)
+{
+	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	*out = -1;
+	if (fd < 0)
+		return -errno;
+	sock_tcp_tune(fd, o);
+	if (connect(fd, sa, sockaddr_len(sa)) && errno != EINPROGRESS) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	*out = fd;
+	return 0;
+}
+
+void sock_close_reset(int fd)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+}
+
+int sock_error(int fd)
+{
+	int e = 0;
+	socklen_t len = sizeof(e);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len))
+		return errno;
+	return e;
+}
+
+int sock_original_dst(int fd, struct sockaddr_storage *out)
+{
+	socklen_t len = sizeof(*out);
+	struct sockaddr_storage local;
+	socklen_t llen = sizeof(local);
+
+	if (getsockname(fd, (struct sockaddr *)&local, &llen))
+		return -errno;
+	memset(out, 0, sizeof(*out));
+	if (local.ss_family == AF_INET6) {
+		if (!getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, out, &len))
+			return 0;
+		/* a v4 client on a dual-stack socket: fall through to the IPv4 table */
+	}
+	len = sizeof(struct sockaddr_in);
+	if (getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, out, &len))
+		return -errno;
+	return 0;
+}

@@ -1,0 +1,27 @@
+/* Socket set-up helpers: listeners, non-blocking connect, TCP options, original destination. */
+#ifndef FERRY_NET_SOCK_H
+#define FERRY_NET_SOCK_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct sock_opts {
+	int sndbuf, rcvbuf;		/* 0 = kernel default */
+	bool keepalive;
+	uint32_t ka_idle_s, ka_intvl_s, ka_cnt;
+	bool reuseaddr, reuseport, v6only;
+};
+
+/* Bound, listening, non-blocking TCP socket; returns the fd or a negative errno. */
+int sock_tcp_listen(const struct sockaddr *sa, const struct sock_opts *o, int backlog);
+/* Starts a non-blocking connect; *fd is set even when it returns -EINPROGRESS (=0 here). */
+int sock_tcp_connect(const struct sockaddr *sa, const struct sock_opts *o, int *fd);
+/* Per-connection options: nodelay, keepalive, buffers. */
+void sock_tcp_tune(int fd, const struct sock_opts *o);
+/* Closes with an RST instead of a FIN (SO_LINGER 0). */
+void sock_close_reset(int fd);
+int sock_error(int fd);
+/* The address a connection was sent to before an nft/iptables redirect (SO_ORIGINAL_DST). */
+int sock_original_dst(int fd, struct sockaddr_storage *out);
+
+#endif

@@ -1,0 +1,66 @@
+/* Rule lifetime and counters; see rule.h. Parsing lives in cmd/args.c. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util.h"
+#include "relay/rule.h"
+
+const char *const rule_drop_names[DROP__COUNT] = {
+	[DROP_MAX_CONNS] = "max_conns",
+	[DROP_NO_FDS] = "no_fds",
+	[DROP_CONNECT_TIMEOUT] = "connect_timeout",
+	[DROP_CONNECT_FAILED] = "connect_failed",
+	[DROP_BASE_ADDR] = "base_addr",
+	[DROP_NO_MEMORY] = "no_memory",
+};
+
+void rule_opts_default(struct rule_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->connect_timeout_ms = RULE_CONNECT_TIMEOUT_MS;
+	o->max_conns = RULE_MAX_CONNS;
+	o->sock.keepalive = true;
+	o->sock.ka_idle_s = RULE_KA_IDLE_S;
+	o->sock.ka_intvl_s = RULE_KA_INTVL_S;
+	o->sock.ka_cnt = RULE_KA_CNT;
+}
+
+int rule_alloc_stats(struct rule *r, unsigned nworkers)
+{
+	r->stats = aligned_alloc(64, sizeof(*r->stats) * nworkers);
+	if (!r->stats)
+		return -ENOMEM;
+	memset(r->stats, 0, sizeof(*r->stats) * nworkers);
+	r->nworkers = nworkers;
+	return 0;
+}
+
+void rule_ref(struct rule *r)
+{
+	__atomic_add_fetch(&r->refs, 1, __ATOMIC_RELAXED);
+}
+
+void rule_unref(struct rule *r)
+{
+	if (__atomic_sub_fetch(&r->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+		free(r->stats);
+		free(r);
+	}
+}
+
+void rule_stats_sum(const struct rule *r, struct rule_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (unsigned w = 0; w < r->nworkers; w++) {
+		const struct rule_stats *s = &r->stats[w];
+
+		out->accepted += CTR_GET(s->accepted);
+		out->closed += CTR_GET(s->closed);
+		out->failed += CTR_GET(s->failed);
+		out->bytes_up += CTR_GET(s->bytes_up);
+		out->bytes_down += CTR_GET(s->bytes_down);
+		for (int d = 0; d < DROP__COUNT; d++)
+			out->drops[d] += CTR_GET(s->drops[d]);
+	}
+}

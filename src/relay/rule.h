@@ -1,0 +1,71 @@
+/*
+ * A rule: LISTEN TARGET [options]. Parsed once by cmd/, then shared read-only by every
+ * worker. Counters live per worker (one writer each) and are summed for stats.
+ */
+#ifndef FERRY_RELAY_RULE_H
+#define FERRY_RELAY_RULE_H
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "net/endpoint.h"
+#include "net/sock.h"
+
+/* Defaults of the rule options (issue 3; portfwd's tcpfwd values where it has one). */
+#define RULE_CONNECT_TIMEOUT_MS 10000
+#define RULE_MAX_CONNS 65536
+#define RULE_KA_IDLE_S 60
+#define RULE_KA_INTVL_S 10
+#define RULE_KA_CNT 6
+#define RULE_BACKLOG 4096
+
+struct rule_opts {
+	uint32_t connect_timeout_ms;
+	uint32_t idle_timeout_ms;	/* 0 = off */
+	uint32_t max_conns;
+	bool base_addr;
+	bool no_splice;
+	struct sock_opts sock;
+};
+
+enum rule_drop {
+	DROP_MAX_CONNS,
+	DROP_NO_FDS,
+	DROP_CONNECT_TIMEOUT,
+	DROP_CONNECT_FAILED,
+	DROP_BASE_ADDR,
+	DROP_NO_MEMORY,
+	DROP__COUNT
+};
+
+/* One cache line or more per worker so that writers never share a line. */
+struct rule_stats {
+	uint64_t accepted;
+	uint64_t closed;
+	uint64_t failed;
+	uint64_t bytes_up;	/* client -> target */
+	uint64_t bytes_down;	/* target -> client */
+	uint64_t drops[DROP__COUNT];
+} __attribute__((aligned(64)));
+
+struct rule {
+	unsigned id;
+	char canon[1024];	/* normalized text; equal text = same rule across reloads */
+	char desc[2 * EP_TEXT_MAX + 16];	/* "rule 1 tcp://a:1 -> tcp://b:2" for logs */
+	struct endpoint listen, target;
+	struct rule_opts o;
+	uint32_t active;	/* open connections over all workers (atomic) */
+	int refs;		/* atomic: the rule set + every worker listener holding it */
+	unsigned nworkers;
+	struct rule_stats *stats;	/* [nworkers] */
+};
+
+extern const char *const rule_drop_names[DROP__COUNT];
+
+void rule_opts_default(struct rule_opts *o);
+int rule_alloc_stats(struct rule *r, unsigned nworkers);
+void rule_ref(struct rule *r);
+void rule_unref(struct rule *r);
+/* Sums the per-worker counters. */
+void rule_stats_sum(const struct rule *r, struct rule_stats *out);
+
+#endif

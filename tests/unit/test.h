@@ -1,0 +1,30 @@
+/*
+ * A minimal unit-test harness: each test is a function; CHECK* record a failure and
+ * keep going, so one run reports every broken case. Output is one "PASS name" or
+ * "FAIL name" line per test, which tests/run.sh counts.
+ */
+#ifndef FERRY_TEST_H
+#define FERRY_TEST_H
+#include <stdio.h>
+#include <string.h>
+#include <inttypes.h>
+
+static int test_failed_;
+static int tests_failed_total_;
+
+#define CHECK(cond) do { if (!(cond)) { \
+	fprintf(stderr, "  %s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond); \
+	test_failed_ = 1; } } while (0)
+#define CHECK_EQ(a, b) do { long long a_ = (long long)(a), b_ = (long long)(b); if (a_ != b_) { \
+	fprintf(stderr, "  %s:%d: %s == %lld, expected %s == %lld\n", __FILE__, __LINE__, #a, a_, #b, b_); \
+	test_failed_ = 1; } } while (0)
+#define CHECK_STR(a, b) do { const char *a_ = (a), *b_ = (b); if (!a_ || !b_ || strcmp(a_, b_)) { \
+	fprintf(stderr, "  %s:%d: %s == \"%s\", expected \"%s\"\n", __FILE__, __LINE__, #a, a_ ? a_ : "(null)", b_ ? b_ : "(null)"); \
+	test_failed_ = 1; } } while (0)
+
+#define RUN(fn) do { test_failed_ = 0; fn(); \
+	printf("%s %s\n", test_failed_ ? "FAIL" : "PASS", #fn); \
+	tests_failed_total_ += test_failed_; } while (0)
+#define TEST_EXIT() return tests_failed_total_ ? 1 : 0
+
+#endif
