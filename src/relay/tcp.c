@@ -70,8 +70,8 @@ struct tcp_conn {
 	struct defer free_later;
 	struct list link;
 	uint64_t last_active_ms;
-	struct sockaddr_storage target;	/* current connect address */
-	uint8_t addr_idx;
+	uint16_t port;		/* target port (differs from the rule's with -b) */
+	uint8_t addr_idx;	/* target address being tried */
 	uint8_t state;
 };
 
@@ -319,9 +319,12 @@ static int conn_connect_next(struct tcp_conn *c);
 static void conn_fail(struct tcp_conn *c, enum rule_drop why, int err)
 {
 	struct tcp_listener *l = c->lst;
+	const struct endpoint *t = &l->rule->target;
+	struct sockaddr_storage sa = t->addrs[MIN(c->addr_idx, t->naddrs - 1)];
 	char addr[64];
 
-	sockaddr_format((struct sockaddr *)&c->target, addr, sizeof(addr));
+	sockaddr_set_port((struct sockaddr *)&sa, c->port);
+	sockaddr_format((struct sockaddr *)&sa, addr, sizeof(addr));
 	CTR_ADD(l->st->failed, 1);
 	CTR_ADD(l->st->drops[why], 1);
 	LOG_RL(LOG_WARN, "%s: connect %s: %s", l->rule->desc, addr,
@@ -414,15 +417,14 @@ static int conn_connect_next(struct tcp_conn *c)
 	struct tcp_listener *l = c->lst;
 	struct worker *w = l->w;
 	const struct rule *r = l->rule;
-	uint16_t port = sockaddr_port((struct sockaddr *)&c->target);
 	int err = -ECONNREFUSED;
 
 	while (c->addr_idx < r->target.naddrs) {
+		struct sockaddr_storage sa = r->target.addrs[c->addr_idx];
 		int fd;
 
-		c->target = r->target.addrs[c->addr_idx];
-		sockaddr_set_port((struct sockaddr *)&c->target, port);
-		err = sock_tcp_connect((struct sockaddr *)&c->target, &r->o.sock, &fd);
+		sockaddr_set_port((struct sockaddr *)&sa, c->port);
+		err = sock_tcp_connect((struct sockaddr *)&sa, &r->o.sock, &fd);
 		if (!err) {
 			c->srv.io.fd = fd;
 			c->srv.readable = c->srv.writable = false;
@@ -503,8 +505,7 @@ static void conn_start(struct tcp_listener *l, int fd)
 	c->up.pipe.rfd = c->up.pipe.wfd = -1;
 	c->down.pipe.rfd = c->down.pipe.wfd = -1;
 	timer_init(&c->timer, on_conn_timer);
-	c->target.ss_family = AF_INET;
-	sockaddr_set_port((struct sockaddr *)&c->target, port);
+	c->port = port;
 	list_add(&w->conns, &c->link);
 	w->nconns++;
 	l->nconns++;
