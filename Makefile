@@ -48,6 +48,11 @@ $(B)/san/%.o: src/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALLCFLAGS) $(SANFLAGS) -c -o $@ $<
 
+# ferry itself with ASan+UBSan, for running the integration tests under sanitizers:
+#   make build/ferry-san && FERRY=build/ferry-san tests/run.sh
+$(B)/ferry-san: $(B)/san/cmd/main.o $(SAN_OBJ)
+	$(CC) $(ALLCFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(B)/tests/%: tests/unit/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itests/unit $(ALLCFLAGS) -o $@ $^ $(LDLIBS)

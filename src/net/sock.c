@@ -34,8 +34,10 @@ int sock_tcp_listen(const struct sockaddr *sa, const struct sock_opts *o, int ba
 		err = setopt_int(fd, SOL_SOCKET, SO_REUSEPORT, 1);
 	if (!err && sa->sa_family == AF_INET6)
 		err = setopt_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, o->v6only);
-	if (!err && o->rcvbuf)
-		err = setopt_int(fd, SOL_SOCKET, SO_RCVBUF, o->rcvbuf);
+	/* accepted sockets inherit nodelay, keepalive and buffer sizes from the listener:
+	 * set them once here instead of on every accepted connection */
+	if (!err)
+		sock_tcp_tune(fd, o);
 	if (!err && bind(fd, sa, sockaddr_len(sa)))
 		err = -errno;
 	if (!err && listen(fd, backlog))

@@ -16,7 +16,7 @@ struct sock_opts {
 int sock_tcp_listen(const struct sockaddr *sa, const struct sock_opts *o, int backlog);
 /* Starts a non-blocking connect; *fd is set even when it returns -EINPROGRESS (=0 here). */
 int sock_tcp_connect(const struct sockaddr *sa, const struct sock_opts *o, int *fd);
-/* Per-connection options: nodelay, keepalive, buffers. */
+/* Per-connection options: nodelay, keepalive, buffers (listeners pass them on to accepted sockets). */
 void sock_tcp_tune(int fd, const struct sock_opts *o);
 /* Closes with an RST instead of a FIN (SO_LINGER 0). */
 void sock_close_reset(int fd);

@@ -509,7 +509,7 @@ static void conn_start(struct tcp_listener *l, int fd)
 	list_add(&w->conns, &c->link);
 	w->nconns++;
 	l->nconns++;
-	sock_tcp_tune(fd, &r->o.sock);
+	/* no sock_tcp_tune(fd): the accepted socket inherited the listener's options */
 	err = loop_add(w->loop, &c->cli.io, SIDE_EVENTS);
 	if (!err)
 		err = conn_connect_next(c);

@@ -8,9 +8,11 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "relay/tcp.h"
 #include "relay/worker.h"
 #include "test.h"
@@ -285,6 +287,49 @@ static void test_tcp_target_refused_counts_connect_failed(void)
 	fixture_down(&f);
 }
 
+/* Out of fds: pending clients are accepted and reset one by one, counted, and the loop
+ * then sleeps instead of spinning on a listener it cannot serve. */
+static void test_tcp_emfile_sheds_connections_without_spinning(void)
+{
+	struct fixture f;
+	struct rule_opts ro;
+	struct rlimit old, low;
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int cl[5], maxfd = 0;
+	char buf[8];
+	uint64_t t0, t1;
+
+	rule_opts_default(&ro);
+	fixture_up(&f, &ro);
+	sa.sin_port = htons(f.listen_port);
+	for (int i = 0; i < 5; i++) {
+		cl[i] = socket(AF_INET, SOCK_STREAM, 0);
+		maxfd = cl[i] > maxfd ? cl[i] : maxfd;
+	}
+	getrlimit(RLIMIT_NOFILE, &old);
+	low = old;
+	low.rlim_cur = (rlim_t)maxfd + 1;	/* no fd above the ones already open */
+	CHECK_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+	for (int i = 0; i < 5; i++)
+		CHECK_EQ(connect(cl[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
+	spin(&f, 20);
+	for (int i = 0; i < 5; i++) {
+		errno = 0;
+		CHECK_EQ(drain(&f, cl[i], buf, sizeof(buf), 20), -1);
+		CHECK_EQ(errno, ECONNRESET);
+	}
+	CHECK_EQ(f.rule->stats[0].drops[DROP_NO_FDS], 5);
+	CHECK(f.w.reserve_fd >= 0);
+	t0 = clock_now_ms();
+	loop_once(f.w.loop, 100);
+	t1 = clock_now_ms();
+	CHECK(t1 - t0 >= 90);	/* nothing to do: the loop waited, it did not spin */
+	setrlimit(RLIMIT_NOFILE, &old);
+	for (int i = 0; i < 5; i++)
+		close(cl[i]);
+	fixture_down(&f);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -294,5 +339,6 @@ int main(void)
 	RUN(test_tcp_reset_propagates_to_client);
 	RUN(test_tcp_max_conns_refuses_beyond_limit);
 	RUN(test_tcp_target_refused_counts_connect_failed);
+	RUN(test_tcp_emfile_sheds_connections_without_spinning);
 	TEST_EXIT();
 }
