@@ -16,6 +16,7 @@ enum opt_id {
 	O_STATS, O_DRAIN, O_HELP, O_VERSION,
 	O_CONNECT_TIMEOUT, O_IDLE_TIMEOUT, O_MAX_CONNS, O_SNDBUF, O_RCVBUF, O_KA_IDLE, O_KA_INTVL,
 	O_KA_CNT, O_NO_KA, O_REUSEADDR, O_REUSEPORT, O_V6ONLY, O_BASE_ADDR, O_NO_SPLICE,
+	O_UDP_TIMEOUT, O_MAX_SESSIONS, O_HASH_SIZE, O_MAX_DATAGRAM,
 };
 
 struct opt_def {
@@ -53,6 +54,10 @@ static const struct opt_def ferry_opts[] = {
 	{ "v6only", '6', false, false, O_V6ONLY },
 	{ "base-addr", 'b', false, false, O_BASE_ADDR },
 	{ "no-splice", 0, false, false, O_NO_SPLICE },
+	{ "udp-timeout", 't', true, false, O_UDP_TIMEOUT },
+	{ "max-sessions", 0, true, false, O_MAX_SESSIONS },
+	{ "hash-size", 'H', true, false, O_HASH_SIZE },
+	{ "max-datagram", 0, true, false, O_MAX_DATAGRAM },
 	{ NULL, 0, false, false, 0 },
 };
 
@@ -64,6 +69,19 @@ static const struct opt_def tcpfwd_opts[] = {
 	{ NULL, 'r', false, false, O_REUSEADDR },
 	{ NULL, 'R', false, false, O_REUSEPORT },
 	{ NULL, '6', false, false, O_V6ONLY },
+	{ NULL, 'h', false, true, O_HELP },
+	{ NULL, 0, false, false, 0 },
+};
+
+/* portfwd's udpfwd: note -o (not -6) for IPV6_V6ONLY, -t timeout, -H hash size. */
+static const struct opt_def udpfwd_opts[] = {
+	{ NULL, 't', true, false, O_UDP_TIMEOUT },
+	{ NULL, 'd', false, true, O_DAEMON },
+	{ NULL, 'o', false, false, O_V6ONLY },
+	{ NULL, 'r', false, false, O_REUSEADDR },
+	{ NULL, 'R', false, false, O_REUSEPORT },
+	{ NULL, 'H', true, false, O_HASH_SIZE },
+	{ NULL, 'p', true, true, O_PIDFILE },
 	{ NULL, 'h', false, true, O_HELP },
 	{ NULL, 0, false, false, 0 },
 };
@@ -243,6 +261,23 @@ static int opt_apply(const struct opt_def *d, const char *v, struct global_opts 
 	case O_V6ONLY: ro->sock.v6only = true; return 0;
 	case O_BASE_ADDR: ro->base_addr = true; return 0;
 	case O_NO_SPLICE: ro->no_splice = true; return 0;
+	case O_UDP_TIMEOUT:
+		if (parse_seconds_ms(v, ARGS_MAX_SECONDS_MS, &u) || u == 0)
+			return bad_value(err, errlen, d, v, "seconds greater than 0");
+		ro->udp_timeout_ms = u;
+		return 0;
+	case O_MAX_SESSIONS:
+		if (set_uint32(v, 1, 10000000, &ro->max_sessions))
+			return bad_value(err, errlen, d, v, "a number from 1 to 10000000");
+		return 0;
+	case O_HASH_SIZE:
+		if (set_uint32(v, 1, 1u << 24, &ro->hash_size))
+			return bad_value(err, errlen, d, v, "a bucket count from 1 to 16777216");
+		return 0;
+	case O_MAX_DATAGRAM:
+		if (set_uint32(v, 1, RULE_MAX_DATAGRAM_V6, &ro->max_datagram))
+			return bad_value(err, errlen, d, v, "bytes from 1 to 65527");
+		return 0;
 	}
 	snprintf(err, errlen, "internal: unhandled option");
 	return -EINVAL;
@@ -263,7 +298,7 @@ static int opt_check_scope(const struct opt_def *d, struct global_opts *g, char 
 int args_parse(enum args_dialect dia, int n, char *const words[], struct global_opts *g, struct rule_opts *ro,
 	       struct args_result *res, char *err, size_t errlen)
 {
-	const struct opt_def *table = dia == ARGS_TCPFWD ? tcpfwd_opts : ferry_opts;
+	const struct opt_def *table = dia == ARGS_TCPFWD ? tcpfwd_opts : dia == ARGS_UDPFWD ? udpfwd_opts : ferry_opts;
 	bool only_pos = false;
 	int rc;
 
@@ -289,7 +324,8 @@ int args_parse(enum args_dialect dia, int n, char *const words[], struct global_
 			size_t len = eq ? (size_t)(eq - name) : strlen(name);
 			const char *v = eq ? eq + 1 : NULL;
 
-			d = opt_find_long(table, name, len);
+			/* long options are ferry's in every dialect: only the letters differ */
+			d = opt_find_long(ferry_opts, name, len);
 			if (!d) {
 				snprintf(err, errlen, "unknown option \"%s\" (see --help)", w);
 				return -EINVAL;
@@ -354,10 +390,11 @@ static void rule_canon(struct rule *r)
 	endpoint_format(&r->target, t, sizeof(t));
 	snprintf(r->desc, sizeof(r->desc), "%s -> %s", l, t);
 	snprintf(r->canon, sizeof(r->canon),
-		 "%s %s ct=%u it=%u mc=%u b=%d ns=%d sb=%d rb=%d ka=%d/%u/%u/%u ra=%d rp=%d v6=%d", l, t,
-		 o->connect_timeout_ms, o->idle_timeout_ms, o->max_conns, o->base_addr, o->no_splice,
+		 "%s %s ct=%u it=%u mc=%u b=%d ns=%d sb=%d rb=%d ka=%d/%u/%u/%u ra=%d rp=%d v6=%d ut=%u ms=%u hs=%u md=%u",
+		 l, t, o->connect_timeout_ms, o->idle_timeout_ms, o->max_conns, o->base_addr, o->no_splice,
 		 o->sock.sndbuf, o->sock.rcvbuf, o->sock.keepalive, o->sock.ka_idle_s, o->sock.ka_intvl_s,
-		 o->sock.ka_cnt, o->sock.reuseaddr, o->sock.reuseport, o->sock.v6only);
+		 o->sock.ka_cnt, o->sock.reuseaddr, o->sock.reuseport, o->sock.v6only, o->udp_timeout_ms,
+		 o->max_sessions, o->hash_size, o->max_datagram);
 }
 
 int rule_build(enum args_dialect dia, const char *listen, const char *target, const struct rule_opts *ro,
@@ -370,14 +407,25 @@ int rule_build(enum args_dialect dia, const char *listen, const char *target, co
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	if (dia == ARGS_TCPFWD) {
-		rc = endpoint_parse_bare(listen, EP_TCP, &r->listen, err, errlen);
+	if (dia != ARGS_FERRY) {
+		enum ep_scheme s = dia == ARGS_UDPFWD ? EP_UDP : EP_TCP;
+
+		rc = endpoint_parse_bare(listen, s, &r->listen, err, errlen);
 		if (!rc)
-			rc = endpoint_parse_bare(target, EP_TCP, &r->target, err, errlen);
+			rc = endpoint_parse_bare(target, s, &r->target, err, errlen);
 	} else {
 		rc = endpoint_parse(listen, &r->listen, err, errlen);
 		if (!rc)
 			rc = endpoint_parse(target, &r->target, err, errlen);
+	}
+	if (!rc && r->listen.scheme != r->target.scheme) {
+		snprintf(err, errlen, "cannot forward %s:// to %s:// in \"%s %s\": use tcp:// to tcp:// or udp:// to udp://",
+			 endpoint_scheme_name(r->listen.scheme), endpoint_scheme_name(r->target.scheme), listen, target);
+		rc = -EINVAL;
+	}
+	if (!rc && r->listen.scheme == EP_UDP && (ro->base_addr || ro->no_splice)) {
+		snprintf(err, errlen, "%s is for tcp:// rules only", ro->base_addr ? "--base-addr" : "--no-splice");
+		rc = -EINVAL;
 	}
 	if (rc) {
 		free(r);

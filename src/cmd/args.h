@@ -31,6 +31,7 @@ struct global_opts {
 enum args_dialect {
 	ARGS_FERRY,	/* ferry [options] tcp://LISTEN tcp://TARGET */
 	ARGS_TCPFWD,	/* tcpfwd [options] HOST:PORT HOST:PORT (portfwd) */
+	ARGS_UDPFWD,	/* udpfwd HOST:PORT HOST:PORT [options] (portfwd) */
 };
 
 /* What one argv (or config line) said: options applied to g/ro, positionals collected. */

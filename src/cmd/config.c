@@ -96,6 +96,21 @@ int config_parse(const char *name, const char *text, const struct rule_opts *def
 		free(line);
 		if (rc)
 			break;
+		for (size_t i = 0; r && i < n; i++) {
+			if (list[i]->listen.scheme == r->listen.scheme && list[i]->listen.port == r->listen.port &&
+			    !strcmp(list[i]->listen.host, r->listen.host)) {
+				char ep[EP_TEXT_MAX];
+
+				endpoint_format(&r->listen, ep, sizeof(ep));
+				snprintf(err, errlen, "%s:%u: %s is already the listen address of rule %zu", name,
+					 lineno, ep, i + 1);
+				rule_unref(r);
+				rc = -EINVAL;
+				break;
+			}
+		}
+		if (rc)
+			break;
 		if (r) {
 			struct rule **nl2;
 

@@ -21,6 +21,7 @@
 #include "core/util.h"
 #include "os/daemon.h"
 #include "os/pidfile.h"
+#include "os/syslog.h"
 #include "relay/worker.h"
 
 #define EXIT_USAGE 2
@@ -28,8 +29,10 @@
 
 static const char usage_ferry[] =
 "usage: ferry [options] tcp://LISTEN_HOST:PORT tcp://TARGET_HOST:PORT\n"
+"       ferry [options] udp://LISTEN_HOST:PORT udp://TARGET_HOST:PORT\n"
 "       ferry [options] -c FILE        (one rule per line: LISTEN TARGET [rule options])\n"
 "       tcpfwd [-d] [-p PIDFILE] [-b] [-r] [-R] [-6] LOCAL_ADDR:PORT DEST_ADDR:PORT\n"
+"       udpfwd LOCAL_ADDR:PORT DEST_ADDR:PORT [-t SECS] [-d] [-o] [-r] [-R] [-H SIZE] [-p PIDFILE]\n"
 "\n"
 "A fast L4 forwarder. IPv6 addresses go in brackets: tcp://[::]:80.\n"
 "\n"
@@ -64,6 +67,12 @@ static const char usage_ferry[] =
 "                           for a port range redirected by nft/iptables\n"
 "      --no-splice          copy through a buffer instead of splice()\n"
 "\n"
+"UDP rule options (a session per client address, its own upstream socket):\n"
+"  -t, --udp-timeout S      close a session idle for S seconds (default 60)\n"
+"      --max-sessions N     sessions per rule; then the least recently active goes (65536)\n"
+"  -H, --hash-size N        initial session hash buckets (default: grows as needed)\n"
+"      --max-datagram BYTES drop (and count) larger datagrams (default: none are too big)\n"
+"\n"
 "Signals: TERM/INT/QUIT exit, HUP reloads -c FILE, USR1 prints stats.\n"
 "Exit status: 0 clean exit, 1 start-up failure, 2 usage or config error.\n";
 
@@ -79,7 +88,7 @@ struct ferry {
 	struct loop *loop;
 	struct io sig;
 	struct timer stats;
-	int exit_code;
+	bool stopping;
 };
 
 static unsigned cpu_count(void)
@@ -120,22 +129,45 @@ static int rule_prepare(struct ferry *f, struct rule *r, char *err, size_t errle
 	return 0;
 }
 
+static int rule_listen_socket(const struct rule *r, const struct sockaddr *sa, const struct sock_opts *so)
+{
+	if (r->listen.scheme == EP_UDP)
+		return sock_udp_bind(sa, so);
+	return sock_tcp_listen(sa, so, RULE_BACKLOG);
+}
+
+static void report_bind_error(const struct rule *r, const struct sockaddr *sa, int rc, char *err, size_t errlen)
+{
+	char a[64];
+
+	sockaddr_format(sa, a, sizeof(a));
+	snprintf(err, errlen, "%s: listen on %s: %s", r->desc, a, strerror(-rc));
+}
+
 /* Opens one listener per worker; on success fds[] holds them. */
 static int rule_bind(struct ferry *f, struct rule *r, int *fds, char *err, size_t errlen)
 {
 	struct sock_opts so = r->o.sock;
 	const struct sockaddr *sa = (const struct sockaddr *)&r->listen.addrs[0];
 
-	if (f->nworkers > 1)
+	if (f->nworkers > 1 && !so.reuseport) {
+		/* Several workers need SO_REUSEPORT, which would also let a second ferry share
+		 * the port silently: first make sure nobody holds it (-R says sharing is wanted). */
+		int probe = rule_listen_socket(r, sa, &so);
+
+		if (probe < 0) {
+			report_bind_error(r, sa, probe, err, errlen);
+			return probe;
+		}
+		close(probe);
 		so.reuseport = true;
+	}
 	for (unsigned w = 0; w < f->nworkers; w++) {
-		fds[w] = sock_tcp_listen(sa, &so, RULE_BACKLOG);
+		fds[w] = rule_listen_socket(r, sa, &so);
 		if (fds[w] < 0) {
-			char a[64];
 			int rc = fds[w];
 
-			sockaddr_format(sa, a, sizeof(a));
-			snprintf(err, errlen, "%s: listen on %s: %s", r->desc, a, strerror(-rc));
+			report_bind_error(r, sa, rc, err, errlen);
 			while (w--)
 				close(fds[w]);
 			return rc;
@@ -180,36 +212,52 @@ static void rule_retire(struct ferry *f, struct rule *r)
 
 /* ---- stats ---- */
 
+/* One rule's counters as a JSON object; UDP rules count sessions and datagrams. */
+static void stats_rule(FILE *out, const struct rule *r)
+{
+	struct rule_stats s;
+	char l[EP_TEXT_MAX], t[EP_TEXT_MAX];
+
+	rule_stats_sum(r, &s);
+	endpoint_format(&r->listen, l, sizeof(l));
+	endpoint_format(&r->target, t, sizeof(t));
+	fprintf(out, "{\"rule\":%u,\"listen\":\"%s\",\"target\":\"%s\",", r->id, l, t);
+	if (r->listen.scheme == EP_UDP)
+		fprintf(out, "\"sessions\":%llu,\"active\":%llu,\"expired\":%llu,\"evicted\":%llu,"
+			"\"dgrams_up\":%llu,\"dgrams_down\":%llu,", (unsigned long long)s.accepted,
+			(unsigned long long)(s.accepted - s.closed), (unsigned long long)s.sess_expired,
+			(unsigned long long)s.sess_evicted, (unsigned long long)s.dgrams_up,
+			(unsigned long long)s.dgrams_down);
+	else
+		fprintf(out, "\"accepted\":%llu,\"active\":%llu,\"failed\":%llu,", (unsigned long long)s.accepted,
+			(unsigned long long)(s.accepted - s.closed), (unsigned long long)s.failed);
+	fprintf(out, "\"bytes_up\":%llu,\"bytes_down\":%llu,\"drops\":{", (unsigned long long)s.bytes_up,
+		(unsigned long long)s.bytes_down);
+	for (int d = 0; d < DROP__COUNT; d++)
+		fprintf(out, "%s\"%s\":%llu", d ? "," : "", rule_drop_names[d], (unsigned long long)s.drops[d]);
+	fputs("}}", out);
+}
+
 static void stats_print(struct ferry *f)
 {
-	char line[65536];
-	size_t n = 0;
 	struct timeval tv;
+	char *line = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&line, &len);
 
+	if (!out)
+		return;
 	gettimeofday(&tv, NULL);
-	n += (size_t)snprintf(line + n, sizeof(line) - n, "{\"type\":\"stats\",\"ts\":%ld.%03ld,\"rules\":[",
-			      (long)tv.tv_sec, (long)tv.tv_usec / 1000);
-	for (size_t i = 0; i < f->nrules && n < sizeof(line) - 1024; i++) {
-		struct rule *r = f->rules[i];
-		struct rule_stats s;
-		char l[EP_TEXT_MAX], t[EP_TEXT_MAX];
-
-		rule_stats_sum(r, &s);
-		endpoint_format(&r->listen, l, sizeof(l));
-		endpoint_format(&r->target, t, sizeof(t));
-		n += (size_t)snprintf(line + n, sizeof(line) - n,
-				      "%s{\"rule\":%u,\"listen\":\"%s\",\"target\":\"%s\",\"accepted\":%llu,"
-				      "\"active\":%llu,\"failed\":%llu,\"bytes_up\":%llu,\"bytes_down\":%llu,\"drops\":{",
-				      i ? "," : "", r->id, l, t, (unsigned long long)s.accepted,
-				      (unsigned long long)(s.accepted - s.closed), (unsigned long long)s.failed,
-				      (unsigned long long)s.bytes_up, (unsigned long long)s.bytes_down);
-		for (int d = 0; d < DROP__COUNT; d++)
-			n += (size_t)snprintf(line + n, sizeof(line) - n, "%s\"%s\":%llu", d ? "," : "",
-					      rule_drop_names[d], (unsigned long long)s.drops[d]);
-		n += (size_t)snprintf(line + n, sizeof(line) - n, "}}");
+	fprintf(out, "{\"type\":\"stats\",\"ts\":%ld.%03ld,\"rules\":[", (long)tv.tv_sec, (long)tv.tv_usec / 1000);
+	for (size_t i = 0; i < f->nrules; i++) {
+		if (i)
+			fputc(',', out);
+		stats_rule(out, f->rules[i]);
 	}
-	n += (size_t)snprintf(line + n, sizeof(line) - n, "]}\n");
-	fputs(line, stdout);
+	fputs("]}\n", out);
+	if (fclose(out) == 0)
+		fwrite(line, 1, len, stdout);
+	free(line);
 	fflush(stdout);
 }
 
@@ -306,6 +354,42 @@ static void reload(struct ferry *f)
 	log_info("reloaded %s: %zu rules", f->g.config_path, kept);
 }
 
+/* ---- shutdown ---- */
+
+static void workers_stop(struct ferry *f, uint32_t drain_ms)
+{
+	for (unsigned w = 0; w < f->nworkers; w++) {
+		struct worker_cmd *c = calloc(1, sizeof(*c));
+
+		if (c) {
+			c->type = WCMD_STOP;
+			c->drain_ms = drain_ms;
+			worker_send(&f->workers[w], c);
+		}
+	}
+}
+
+static bool workers_finished(const struct ferry *f)
+{
+	for (unsigned w = 0; w < f->nworkers; w++)
+		if (!__atomic_load_n(&f->workers[w].finished, __ATOMIC_ACQUIRE))
+			return false;
+	return true;
+}
+
+/* Stop accepting, let connections drain; a second signal ends the drain at once. */
+static void shutdown_workers(struct ferry *f)
+{
+	f->stopping = true;
+	workers_stop(f, f->g.drain_ms);
+	while (!workers_finished(f))
+		loop_once(f->loop, 50);
+	for (unsigned w = 0; w < f->nworkers; w++) {
+		worker_join(&f->workers[w]);
+		worker_destroy(&f->workers[w]);
+	}
+}
+
 /* ---- signals ---- */
 
 static void on_signal(struct io *io, uint32_t events)
@@ -322,6 +406,11 @@ static void on_signal(struct io *io, uint32_t events)
 			stats_print(f);
 			break;
 		default:
+			if (f->stopping) {
+				log_info("signal %d again: closing connections now", (int)si.ssi_signo);
+				workers_stop(f, 0);
+				break;
+			}
 			log_info("signal %d: shutting down", (int)si.ssi_signo);
 			loop_stop(f->loop);
 			return;
@@ -350,6 +439,17 @@ static int signals_setup(struct ferry *f, sigset_t *set)
 
 /* ---- start-up ---- */
 
+/* -d changes to "/": paths given relative to the start directory must not move with it. */
+static void make_absolute(const char **path)
+{
+	char cwd[4096], *abs;
+
+	if (!*path || (*path)[0] == '/' || !getcwd(cwd, sizeof(cwd)))
+		return;
+	if (asprintf(&abs, "%s/%s", cwd, *path) > 0)
+		*path = abs;	/* lives as long as the process */
+}
+
 static void parse_or_die(struct ferry *f, int argc, char **argv)
 {
 	char err[ARGS_ERR_MAX];
@@ -361,8 +461,10 @@ static void parse_or_die(struct ferry *f, int argc, char **argv)
 	f->dia = ARGS_FERRY;
 	if (!strcmp(prog, "tcpfwd"))
 		f->dia = ARGS_TCPFWD;
-	else if (!strcmp(prog, "udpfwd") || !strncmp(prog, "kcptcp-", 7))
-		die_usage("this front-end is not implemented yet; use tcpfwd or ferry");
+	else if (!strcmp(prog, "udpfwd"))
+		f->dia = ARGS_UDPFWD;
+	else if (!strncmp(prog, "kcptcp-", 7))
+		die_usage("kcptcp-client/kcptcp-server are not implemented yet; use tcpfwd, udpfwd or ferry");
 	if (args_parse(f->dia, argc - 1, argv + 1, &f->g, &f->ro, &res, err, sizeof(err)))
 		die_usage(err);
 	if (f->g.help) {
@@ -373,6 +475,8 @@ static void parse_or_die(struct ferry *f, int argc, char **argv)
 		printf("ferry %s\n", FERRY_VERSION);
 		exit(0);
 	}
+	make_absolute(&f->g.config_path);
+	make_absolute(&f->g.pidfile);
 	if (f->g.config_path) {
 		if (res.npos)
 			die_usage("give either a rule (LISTEN TARGET) or -c FILE, not both");
@@ -470,23 +574,13 @@ int main(int argc, char **argv)
 	log_info("ferry %s: %zu rule%s, %u worker%s", FERRY_VERSION, f.nrules, f.nrules == 1 ? "" : "s",
 		 f.nworkers, f.nworkers == 1 ? "" : "s");
 	daemon_ready(0);
+	if (f.g.daemonize)
+		syslog_start();
 
 	rc = loop_run(f.loop);
 	if (rc)
 		log_error("control loop: %s", strerror(-rc));
-	for (unsigned w = 0; w < f.nworkers; w++) {
-		struct worker_cmd *c = calloc(1, sizeof(*c));
-
-		if (c) {
-			c->type = WCMD_STOP;
-			c->drain_ms = f.g.drain_ms;
-			worker_send(&f.workers[w], c);
-		}
-	}
-	for (unsigned w = 0; w < f.nworkers; w++) {
-		worker_join(&f.workers[w]);
-		worker_destroy(&f.workers[w]);
-	}
+	shutdown_workers(&f);
 	free(f.workers);
 	rules_free(f.rules, f.nrules);
 	close(f.sig.fd);

@@ -13,6 +13,12 @@
 
 static enum log_level log_level_cur = LOG_INFO;
 static int log_json;
+static void (*log_sink)(enum log_level level, const char *msg);
+
+void log_set_sink(void (*sink)(enum log_level level, const char *msg))
+{
+	log_sink = sink;
+}
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
 void log_setup(enum log_level level, int json)
@@ -71,6 +77,11 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	if (log_sink) {
+		log_sink(level, msg);
+		errno = saved;
+		return;
+	}
 	gettimeofday(&tv, NULL);
 	gmtime_r(&tv.tv_sec, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);

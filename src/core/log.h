@@ -19,6 +19,8 @@ struct log_ratelimit {
 };
 
 void log_setup(enum log_level level, int json);
+/* Sends every line to sink(level, message) instead of stderr, e.g. syslog for a daemon. */
+void log_set_sink(void (*sink)(enum log_level level, const char *msg));
 int log_level_parse(const char *s, enum log_level *out);
 int log_enabled(enum log_level level);
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -21,6 +21,7 @@ struct loop {
 	struct timer **heap;
 	size_t heap_len, heap_cap;
 	struct defer *deferred;
+	int in_timers;		/* loop_run_timers() is calling timer callbacks */
 };
 
 int loop_new(struct loop **out)
@@ -128,6 +129,9 @@ void timer_init(struct timer *t, timer_cb cb)
 
 int timer_arm_at(struct loop *l, struct timer *t, uint64_t when_ms)
 {
+	/* due already and armed by a timer callback: make it wait for the next iteration */
+	if (l->in_timers && when_ms <= l->now_ms)
+		when_ms = l->now_ms + 1;
 	if (t->heap_idx) {
 		uint64_t old = t->when_ms;
 
@@ -197,12 +201,14 @@ static void loop_run_timers(struct loop *l)
 	/* A timer armed by a callback for "now" waits for the next iteration: no starvation. */
 	uint64_t now = l->now_ms;
 
+	l->in_timers = 1;
 	while (l->heap_len && l->heap[0]->when_ms <= now) {
 		struct timer *t = l->heap[0];
 
 		timer_cancel(l, t);
 		t->cb(t);
 	}
+	l->in_timers = 0;
 }
 
 static void loop_run_deferred(struct loop *l)

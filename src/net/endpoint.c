@@ -14,9 +14,10 @@ static const struct {
 	enum ep_scheme scheme;
 } schemes[] = {
 	{ "tcp", EP_TCP },
+	{ "udp", EP_UDP },
 };
 
-#define SCHEMES_ACCEPTED "tcp://"
+#define SCHEMES_ACCEPTED "tcp:// or udp://"
 
 const char *endpoint_scheme_name(enum ep_scheme s)
 {
@@ -49,6 +50,17 @@ static int host_char_ok(char c)
 	       c == '-' || c == '.' || c == '_' || c == '*';
 }
 
+/*
+ * The word is longer than EP_HOST_MAX here, so quoting it whole would push the reason out
+ * of an EP_ERR_MAX buffer: quote its start instead.
+ */
+static int host_too_long(const char *word, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "bad endpoint \"%.48s...\": host name too long (at most %d characters)", word,
+		 EP_HOST_MAX - 1);
+	return -EINVAL;
+}
+
 /* "host:port" / "[v6]:port" -> host, port. Errors name the whole word as the user wrote it. */
 static int parse_hostport(const char *word, const char *hp, struct endpoint *ep, char *err, size_t errlen)
 {
@@ -69,7 +81,9 @@ static int parse_hostport(const char *word, const char *hp, struct endpoint *ep,
 		struct in6_addr a6;
 		char tmp[EP_HOST_MAX];
 
-		if (hlen == 0 || hlen >= sizeof(tmp)) {
+		if (hlen >= sizeof(tmp))
+			return host_too_long(word, err, errlen);
+		if (hlen == 0) {
 			snprintf(err, errlen, "bad endpoint \"%s\": expected [IPv6 address]:port", word);
 			return -EINVAL;
 		}
@@ -106,10 +120,8 @@ static int parse_hostport(const char *word, const char *hp, struct endpoint *ep,
 			}
 		}
 	}
-	if (hlen >= sizeof(ep->host)) {
-		snprintf(err, errlen, "bad endpoint \"%s\": host name too long", word);
-		return -EINVAL;
-	}
+	if (hlen >= sizeof(ep->host))
+		return host_too_long(word, err, errlen);
 	rc = parse_port(colon + 1, &ep->port);
 	if (rc) {
 		snprintf(err, errlen, "bad port \"%s\" in \"%s\": expected a number from 1 to 65535", colon + 1,
@@ -153,7 +165,8 @@ int endpoint_parse(const char *text, struct endpoint *ep, char *err, size_t errl
 
 int endpoint_resolve(struct endpoint *ep, int passive, char *err, size_t errlen)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
+	struct addrinfo hints = { .ai_socktype = ep->scheme == EP_UDP ? SOCK_DGRAM : SOCK_STREAM,
+				  .ai_flags = AI_NUMERICSERV };
 	struct addrinfo *res, *ai;
 	char port[8], text[EP_TEXT_MAX];
 	const char *host = ep->host;
@@ -226,12 +239,19 @@ void sockaddr_format(const struct sockaddr *sa, char *buf, size_t len)
 	}
 }
 
-int base_addr_port(uint16_t target_port, uint16_t listen_port, uint16_t orig_port, uint16_t *out)
+int base_addr_apply(struct sockaddr *target, uint16_t listen_port, uint16_t orig_port)
 {
-	long p = (long)target_port + ((long)orig_port - (long)listen_port);
+	uint32_t *word, base;
+	int64_t sum;
 
-	if (p < 1 || p > 65535)
+	if (target->sa_family == AF_INET6)
+		word = &((struct sockaddr_in6 *)target)->sin6_addr.s6_addr32[3];
+	else
+		word = &((struct sockaddr_in *)target)->sin_addr.s_addr;
+	base = ntohl(*word);
+	sum = (int64_t)base + ((int64_t)orig_port - (int64_t)listen_port);
+	if (sum < 0 || sum > UINT32_MAX)
 		return -ERANGE;
-	*out = (uint16_t)p;
+	*word = htonl((uint32_t)sum);
 	return 0;
 }

@@ -17,6 +17,7 @@
 
 enum ep_scheme {
 	EP_TCP = 1,
+	EP_UDP,
 };
 
 struct endpoint {
@@ -46,9 +47,11 @@ void sockaddr_set_port(struct sockaddr *sa, uint16_t port);
 const char *endpoint_scheme_name(enum ep_scheme s);
 
 /*
- * Base-address mode (tcpfwd -b): the target port is the configured target port plus
- * (original destination port - listen port). Returns -ERANGE when that leaves 1..65535.
+ * Base-address mode (portfwd's tcpfwd -b): a block of target addresses maps 1:1 onto a
+ * block of redirected ports. The target address is the configured one plus (original
+ * destination port - listen port), added to the IPv4 address or to the low 32 bits of an
+ * IPv6 address; the port stays. Returns -ERANGE when the sum leaves those 32 bits.
  */
-int base_addr_port(uint16_t target_port, uint16_t listen_port, uint16_t orig_port, uint16_t *out);
+int base_addr_apply(struct sockaddr *target, uint16_t listen_port, uint16_t orig_port);
 
 #endif

@@ -49,6 +49,43 @@ int sock_tcp_listen(const struct sockaddr *sa, const struct sock_opts *o, int ba
 	return fd;
 }
 
+/* A listener that serves many clients needs room for bursts; 4 MiB, as far as allowed. */
+#define SOCK_UDP_RCVBUF_BYTES (4 << 20)
+
+static void sock_set_buf(int fd, int name, int force_name, int bytes)
+{
+	/* as root, go beyond net.core.[rw]mem_max; otherwise take what the sysctl allows */
+	if (setopt_int(fd, SOL_SOCKET, force_name, bytes))
+		setopt_int(fd, SOL_SOCKET, name, bytes);
+}
+
+int sock_udp_bind(const struct sockaddr *sa, const struct sock_opts *o)
+{
+	int fd, err = 0;
+
+	fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (o->reuseaddr)
+		err = setopt_int(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+	if (!err && o->reuseport)
+		err = setopt_int(fd, SOL_SOCKET, SO_REUSEPORT, 1);
+	if (!err && sa->sa_family == AF_INET6)
+		err = setopt_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, o->v6only);
+	if (!err) {
+		sock_set_buf(fd, SO_RCVBUF, SO_RCVBUFFORCE, o->rcvbuf ? o->rcvbuf : SOCK_UDP_RCVBUF_BYTES);
+		if (o->sndbuf)
+			sock_set_buf(fd, SO_SNDBUF, SO_SNDBUFFORCE, o->sndbuf);
+	}
+	if (!err && bind(fd, sa, sockaddr_len(sa)))
+		err = -errno;
+	if (err) {
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
 void sock_tcp_tune(int fd, const struct sock_opts *o)
 {
 	/* Errors are ignored on purpose: a missing tuning knob must not drop a connection. */

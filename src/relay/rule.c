@@ -13,6 +13,10 @@ const char *const rule_drop_names[DROP__COUNT] = {
 	[DROP_CONNECT_FAILED] = "connect_failed",
 	[DROP_BASE_ADDR] = "base_addr",
 	[DROP_NO_MEMORY] = "no_memory",
+	[DROP_OVERSIZE] = "oversize",
+	[DROP_NO_SESSION] = "no_session",
+	[DROP_SEND_ERROR] = "send_error",
+	[DROP_ICMP_ERROR] = "icmp_error",
 };
 
 void rule_opts_default(struct rule_opts *o)
@@ -24,6 +28,8 @@ void rule_opts_default(struct rule_opts *o)
 	o->sock.ka_idle_s = RULE_KA_IDLE_S;
 	o->sock.ka_intvl_s = RULE_KA_INTVL_S;
 	o->sock.ka_cnt = RULE_KA_CNT;
+	o->udp_timeout_ms = RULE_UDP_TIMEOUT_MS;
+	o->max_sessions = RULE_MAX_SESSIONS;
 }
 
 int rule_alloc_stats(struct rule *r, unsigned nworkers)
@@ -60,6 +66,10 @@ void rule_stats_sum(const struct rule *r, struct rule_stats *out)
 		out->failed += CTR_GET(s->failed);
 		out->bytes_up += CTR_GET(s->bytes_up);
 		out->bytes_down += CTR_GET(s->bytes_down);
+		out->dgrams_up += CTR_GET(s->dgrams_up);
+		out->dgrams_down += CTR_GET(s->dgrams_down);
+		out->sess_expired += CTR_GET(s->sess_expired);
+		out->sess_evicted += CTR_GET(s->sess_evicted);
 		for (int d = 0; d < DROP__COUNT; d++)
 			out->drops[d] += CTR_GET(s->drops[d]);
 	}

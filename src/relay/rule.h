@@ -17,6 +17,12 @@
 #define RULE_KA_INTVL_S 10
 #define RULE_KA_CNT 6
 #define RULE_BACKLOG 4096
+/* UDP: portfwd udpfwd's idle timeout; sessions allowed per rule (issue 4). */
+#define RULE_UDP_TIMEOUT_MS 60000
+#define RULE_MAX_SESSIONS 65536
+/* The largest UDP payload over IPv4 (65535 - 8 - 20); IPv6 allows 65527. */
+#define RULE_MAX_DATAGRAM_V4 65507
+#define RULE_MAX_DATAGRAM_V6 65527
 
 struct rule_opts {
 	uint32_t connect_timeout_ms;
@@ -25,6 +31,11 @@ struct rule_opts {
 	bool base_addr;
 	bool no_splice;
 	struct sock_opts sock;
+	/* udp:// */
+	uint32_t udp_timeout_ms;
+	uint32_t max_sessions;
+	uint32_t hash_size;	/* initial buckets; 0 = sized for max_sessions */
+	uint32_t max_datagram;	/* 0 = the protocol's maximum */
 };
 
 enum rule_drop {
@@ -34,6 +45,10 @@ enum rule_drop {
 	DROP_CONNECT_FAILED,
 	DROP_BASE_ADDR,
 	DROP_NO_MEMORY,
+	DROP_OVERSIZE,		/* udp: datagram above --max-datagram */
+	DROP_NO_SESSION,	/* udp: no session slot (or no socket) for a new client */
+	DROP_SEND_ERROR,	/* udp: the kernel refused a send (buffer full, EPERM from a filter) */
+	DROP_ICMP_ERROR,	/* udp: ICMP error from the target (port/host unreachable) */
 	DROP__COUNT
 };
 
@@ -44,6 +59,8 @@ struct rule_stats {
 	uint64_t failed;
 	uint64_t bytes_up;	/* client -> target */
 	uint64_t bytes_down;	/* target -> client */
+	uint64_t dgrams_up, dgrams_down;
+	uint64_t sess_expired, sess_evicted;	/* udp; sessions created = accepted */
 	uint64_t drops[DROP__COUNT];
 } __attribute__((aligned(64)));
 

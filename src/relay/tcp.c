@@ -70,7 +70,7 @@ struct tcp_conn {
 	struct defer free_later;
 	struct list link;
 	uint64_t last_active_ms;
-	uint16_t port;		/* target port (differs from the rule's with -b) */
+	int32_t addr_delta;	/* -b: added to the target address (base-address mode) */
 	uint8_t addr_idx;	/* target address being tried */
 	uint8_t state;
 };
@@ -316,6 +316,15 @@ static void side_event(struct tcp_conn *c, struct side *s, uint32_t ev)
 
 static int conn_connect_next(struct tcp_conn *c);
 
+/* The address to connect to: the rule's, moved by the base-address delta (checked at accept). */
+static void conn_target_addr(const struct tcp_conn *c, struct sockaddr_storage *sa)
+{
+	const struct rule *r = c->lst->rule;
+
+	if (r->o.base_addr)
+		base_addr_apply((struct sockaddr *)sa, r->listen.port, (uint16_t)(r->listen.port + c->addr_delta));
+}
+
 static void conn_fail(struct tcp_conn *c, enum rule_drop why, int err)
 {
 	struct tcp_listener *l = c->lst;
@@ -323,7 +332,7 @@ static void conn_fail(struct tcp_conn *c, enum rule_drop why, int err)
 	struct sockaddr_storage sa = t->addrs[MIN(c->addr_idx, t->naddrs - 1)];
 	char addr[64];
 
-	sockaddr_set_port((struct sockaddr *)&sa, c->port);
+	conn_target_addr(c, &sa);
 	sockaddr_format((struct sockaddr *)&sa, addr, sizeof(addr));
 	CTR_ADD(l->st->failed, 1);
 	CTR_ADD(l->st->drops[why], 1);
@@ -423,7 +432,7 @@ static int conn_connect_next(struct tcp_conn *c)
 		struct sockaddr_storage sa = r->target.addrs[c->addr_idx];
 		int fd;
 
-		sockaddr_set_port((struct sockaddr *)&sa, c->port);
+		conn_target_addr(c, &sa);
 		err = sock_tcp_connect((struct sockaddr *)&sa, &r->o.sock, &fd);
 		if (!err) {
 			c->srv.io.fd = fd;
@@ -444,20 +453,31 @@ static int conn_connect_next(struct tcp_conn *c)
 
 /* ---- accepting ---- */
 
-/* The target port for this connection: the rule's, or base-address math (-b). */
-static int conn_target_port(struct tcp_listener *l, int fd, uint16_t *port)
+/* Base-address mode (-b): how far the original destination port is from the listen port;
+ * -ERANGE if that moves any target address out of range. */
+static int conn_addr_delta(struct tcp_listener *l, int fd, int32_t *delta)
 {
 	const struct rule *r = l->rule;
 	struct sockaddr_storage orig;
+	uint16_t port;
 	int err;
 
-	*port = r->target.port;
+	*delta = 0;
 	if (!r->o.base_addr)
 		return 0;
 	err = sock_original_dst(fd, &orig);
 	if (err)
 		return err;
-	return base_addr_port(r->target.port, r->listen.port, sockaddr_port((struct sockaddr *)&orig), port);
+	port = sockaddr_port((struct sockaddr *)&orig);
+	for (unsigned i = 0; i < r->target.naddrs; i++) {
+		struct sockaddr_storage sa = r->target.addrs[i];
+
+		err = base_addr_apply((struct sockaddr *)&sa, r->listen.port, port);
+		if (err)
+			return err;
+	}
+	*delta = (int32_t)port - (int32_t)r->listen.port;
+	return 0;
 }
 
 static void conn_start(struct tcp_listener *l, int fd)
@@ -465,7 +485,7 @@ static void conn_start(struct tcp_listener *l, int fd)
 	struct worker *w = l->w;
 	struct rule *r = l->rule;
 	struct tcp_conn *c;
-	uint16_t port;
+	int32_t delta;
 	int err;
 
 	CTR_ADD(l->st->accepted, 1);
@@ -477,14 +497,14 @@ static void conn_start(struct tcp_listener *l, int fd)
 		sock_close_reset(fd);
 		return;
 	}
-	err = conn_target_port(l, fd, &port);
+	err = conn_addr_delta(l, fd, &delta);
 	if (err) {
 		__atomic_sub_fetch(&r->active, 1, __ATOMIC_RELAXED);
 		CTR_ADD(l->st->drops[DROP_BASE_ADDR], 1);
 		CTR_ADD(l->st->failed, 1);
 		CTR_ADD(l->st->closed, 1);
 		LOG_RL(LOG_WARN, "%s: base-address mode: %s", r->desc,
-		       err == -ERANGE ? "target port out of range" : strerror(-err));
+		       err == -ERANGE ? "target address out of range" : strerror(-err));
 		sock_close_reset(fd);
 		return;
 	}
@@ -505,7 +525,7 @@ static void conn_start(struct tcp_listener *l, int fd)
 	c->up.pipe.rfd = c->up.pipe.wfd = -1;
 	c->down.pipe.rfd = c->down.pipe.wfd = -1;
 	timer_init(&c->timer, on_conn_timer);
-	c->port = port;
+	c->addr_delta = delta;
 	list_add(&w->conns, &c->link);
 	w->nconns++;
 	l->nconns++;

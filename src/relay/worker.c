@@ -10,11 +10,12 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "relay/tcp.h"
+#include "relay/udp.h"
 #include "relay/worker.h"
 
 static void worker_maybe_finish(struct worker *w)
 {
-	if (w->stopping && w->nconns == 0 && list_empty(&w->listeners))
+	if (w->stopping && w->nconns == 0 && list_empty(&w->listeners) && list_empty(&w->udp_listeners))
 		loop_stop(w->loop);
 }
 
@@ -46,17 +47,22 @@ static void worker_run_cmd(struct worker *w, struct worker_cmd *c)
 
 	switch (c->type) {
 	case WCMD_ADD_LISTENER:
-		err = tcp_listener_start(w, c->rule, c->fd);
+		if (c->rule->listen.scheme == EP_UDP)
+			err = udp_listener_start(w, c->rule, c->fd);
+		else
+			err = tcp_listener_start(w, c->rule, c->fd);
 		if (err)
 			log_error("%s: worker %u: cannot start listener: %s", c->rule->desc, w->id, strerror(-err));
 		break;
 	case WCMD_DEL_RULE:
 		tcp_listener_stop_rule(w, c->rule);
+		udp_listener_stop_rule(w, c->rule);
 		rule_unref(c->rule);
 		break;
 	case WCMD_STOP:
 		w->stopping = true;
 		tcp_listener_stop_all(w);
+		udp_listener_stop_all(w);
 		if (c->drain_ms && w->nconns)
 			timer_arm(w->loop, &w->drain, c->drain_ms);
 		else
@@ -97,6 +103,7 @@ int worker_init(struct worker *w, unsigned id)
 	w->reserve_fd = -1;
 	list_init(&w->listeners);
 	list_init(&w->conns);
+	list_init(&w->udp_listeners);
 	pipe_pool_init(&w->pipes);
 	timer_init(&w->drain, worker_on_drain_timeout);
 	pthread_mutex_init(&w->mu, NULL);
@@ -132,6 +139,7 @@ static void *worker_main(void *arg)
 
 	if (err)
 		log_error("worker %u: event loop failed: %s", w->id, strerror(-err));
+	__atomic_store_n(&w->finished, 1, __ATOMIC_RELEASE);
 	return NULL;
 }
 
@@ -182,6 +190,7 @@ void worker_destroy(struct worker *w)
 		c = next;
 	}
 	pipe_pool_destroy(&w->pipes);
+	udp_worker_cleanup(w);
 	if (w->reserve_fd >= 0)
 		close(w->reserve_fd);
 	close(w->ctl.fd);

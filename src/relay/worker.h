@@ -33,14 +33,17 @@ struct worker {
 	struct loop *loop;
 	pthread_t thread;
 	bool started;
+	int finished;		/* atomic: the thread left its loop */
 	struct io ctl;
 	pthread_mutex_t mu;
 	struct worker_cmd *cmds, **cmds_tail;
 
 	struct pipe_pool pipes;
 	int reserve_fd;		/* spare fd given up to accept-and-close under EMFILE */
-	struct list listeners;
-	struct list conns;
+	struct list listeners;		/* tcp */
+	struct list conns;		/* tcp */
+	struct list udp_listeners;
+	struct udp_scratch *udp_scratch;	/* batch buffers, shared by the worker's UDP sockets */
 	uint64_t nconns;
 	bool stopping;
 	struct timer drain;

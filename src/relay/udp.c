@@ -1,0 +1,477 @@
+/*
+ * UDP relay. A listener reads datagrams in batches (recvmmsg); each client address maps
+ * to a session whose upstream socket is connected to the target, so the kernel filters
+ * stray sources and ICMP errors arrive on that socket. Consecutive datagrams of one
+ * session in a batch go out in one sendmmsg. Replies are read in batches from the session
+ * socket and sent to the client from the listening socket.
+ *
+ * Sessions expire after --udp-timeout without traffic (a lazily re-armed timer, not a
+ * scan); at --max-sessions the least recently active session makes room, counted as
+ * expired if its time was up anyway, else as evicted. Datagrams are never truncated:
+ * buffers hold 64 KiB, anything above --max-datagram is dropped and counted.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/util.h"
+#include "relay/sess_table.h"
+#include "relay/udp.h"
+#include "relay/worker.h"
+
+/* Datagrams per recvmmsg/sendmmsg. */
+#define UDP_BATCH 32
+/* Batches read per wake-up before other sockets get a turn. */
+#define UDP_ROUNDS 8
+/* A whole datagram of any size fits (64 KiB; IP limits payloads to 65,527 bytes). */
+#define UDP_BUF_BYTES 65536
+/* Bucket count the table starts with when -H is not given; it doubles as sessions come. */
+#define UDP_HASH_START 256
+
+struct udp_scratch {
+	struct mmsghdr rx[UDP_BATCH];
+	struct mmsghdr tx[UDP_BATCH];
+	struct iovec iov[UDP_BATCH];
+	union sess_addr from[UDP_BATCH];
+	char buf[UDP_BATCH][UDP_BUF_BYTES];
+};
+
+struct udp_listener {
+	struct io io;
+	struct list link;
+	struct worker *w;
+	struct rule *rule;
+	struct rule_stats *st;
+	struct sess_table tab;
+	uint32_t max_dgram;
+	bool stopped;
+};
+
+struct udp_sess {
+	struct io io;		/* upstream socket, connected to the target */
+	struct sess_node node;	/* key = client address */
+	struct udp_listener *lst;
+	struct worker *w;	/* outlives lst when the last session of a stopped listener goes */
+	struct timer timer;
+	struct defer free_later;
+	bool closed;
+};
+
+static struct udp_scratch *scratch_get(struct worker *w)
+{
+	if (!w->udp_scratch) {
+		struct udp_scratch *s = malloc(sizeof(*s));
+
+		if (!s)
+			return NULL;
+		for (int i = 0; i < UDP_BATCH; i++) {
+			s->iov[i].iov_base = s->buf[i];
+			s->iov[i].iov_len = UDP_BUF_BYTES;
+		}
+		w->udp_scratch = s;
+	}
+	return w->udp_scratch;
+}
+
+void udp_worker_cleanup(struct worker *w)
+{
+	free(w->udp_scratch);
+	w->udp_scratch = NULL;
+}
+
+/* ---- sessions ---- */
+
+static void sess_free(struct defer *d)
+{
+	struct udp_sess *s = container_of(d, struct udp_sess, free_later);
+	struct worker *w = s->w;
+
+	free(s);
+	worker_conn_gone(w);
+}
+
+static void listener_free_if_done(struct udp_listener *l);
+
+static void sess_close(struct udp_sess *s)
+{
+	struct udp_listener *l = s->lst;
+	struct worker *w = l->w;
+
+	if (s->closed)
+		return;
+	s->closed = true;
+	timer_cancel(w->loop, &s->timer);
+	loop_del(w->loop, &s->io);
+	close(s->io.fd);
+	sess_table_remove(&l->tab, &s->node);
+	w->nconns--;
+	__atomic_sub_fetch(&l->rule->active, 1, __ATOMIC_RELAXED);
+	CTR_ADD(l->st->closed, 1);
+	loop_defer(w->loop, &s->free_later, sess_free);
+	listener_free_if_done(l);
+}
+
+static void on_sess_timer(struct timer *t)
+{
+	struct udp_sess *s = container_of(t, struct udp_sess, timer);
+	struct udp_listener *l = s->lst;
+	uint32_t idle = l->rule->o.udp_timeout_ms;
+	uint64_t now = loop_now(l->w->loop);
+
+	/* activity only stamps last_ms; the deadline is checked (and moved) here */
+	if (now - s->node.last_ms < idle) {
+		timer_arm_at(l->w->loop, t, s->node.last_ms + idle);
+		return;
+	}
+	CTR_ADD(l->st->sess_expired, 1);
+	sess_close(s);
+}
+
+static void count_recv_error(struct udp_listener *l, int err, const char *where)
+{
+	if (err == ECONNREFUSED || err == EHOSTUNREACH || err == ENETUNREACH || err == EHOSTDOWN) {
+		CTR_ADD(l->st->drops[DROP_ICMP_ERROR], 1);
+		LOG_RL(LOG_WARN, "%s: %s: ICMP error from the target: %s", l->rule->desc, where, strerror(err));
+	} else if (err != EAGAIN && err != EINTR) {
+		LOG_RL(LOG_WARN, "%s: %s: %s", l->rule->desc, where, strerror(err));
+	}
+}
+
+/* Replies: target -> session socket -> listener socket -> client. */
+static void on_sess_readable(struct io *io, uint32_t events)
+{
+	struct udp_sess *s = container_of(io, struct udp_sess, io);
+	struct udp_listener *l = s->lst;
+	struct udp_scratch *sc = l->w->udp_scratch;
+
+	if (s->closed)
+		return;
+	for (int round = 0; round < UDP_ROUNDS; round++) {
+		int n, m = 0, sent;
+		uint64_t bytes = 0;
+
+		for (int i = 0; i < UDP_BATCH; i++) {
+			sc->iov[i].iov_len = UDP_BUF_BYTES;
+			memset(&sc->rx[i].msg_hdr, 0, sizeof(sc->rx[i].msg_hdr));
+			sc->rx[i].msg_hdr.msg_iov = &sc->iov[i];
+			sc->rx[i].msg_hdr.msg_iovlen = 1;
+		}
+		n = recvmmsg(io->fd, sc->rx, UDP_BATCH, MSG_DONTWAIT, NULL);
+		if (n <= 0) {
+			if (n < 0)
+				count_recv_error(l, errno, "reply");
+			return;
+		}
+		for (int i = 0; i < n; i++) {
+			unsigned len = sc->rx[i].msg_len;
+
+			if (len > l->max_dgram || (sc->rx[i].msg_hdr.msg_flags & MSG_TRUNC)) {
+				CTR_ADD(l->st->drops[DROP_OVERSIZE], 1);
+				continue;
+			}
+			sc->iov[i].iov_len = len;
+			memset(&sc->tx[m].msg_hdr, 0, sizeof(sc->tx[m].msg_hdr));
+			sc->tx[m].msg_hdr.msg_name = &s->node.key;
+			sc->tx[m].msg_hdr.msg_namelen = sockaddr_len(&s->node.key.sa);
+			sc->tx[m].msg_hdr.msg_iov = &sc->iov[i];
+			sc->tx[m].msg_hdr.msg_iovlen = 1;
+			m++;
+		}
+		sess_table_touch(&l->tab, &s->node, loop_now(l->w->loop));
+		sent = m ? sendmmsg(l->io.fd, sc->tx, (unsigned)m, MSG_DONTWAIT) : 0;
+		if (sent < m) {
+			/* the listener's send buffer is full (or a filter said no): those are lost */
+			int e = sent < 0 ? errno : EAGAIN;
+
+			sent = MAX(sent, 0);
+			CTR_ADD(l->st->drops[DROP_SEND_ERROR], (uint64_t)(m - sent));
+			LOG_RL(LOG_DEBUG, "%s: reply to client: %s", l->rule->desc, strerror(e));
+		}
+		for (int i = 0; i < sent; i++)
+			bytes += sc->tx[i].msg_hdr.msg_iov->iov_len;
+		CTR_ADD(l->st->dgrams_down, (uint64_t)sent);
+		CTR_ADD(l->st->bytes_down, bytes);
+		if (n < UDP_BATCH)
+			return;
+	}
+}
+
+static int sess_socket(struct udp_listener *l, int *out)
+{
+	const struct rule *r = l->rule;
+	int err = -EHOSTUNREACH;
+
+	for (unsigned i = 0; i < r->target.naddrs; i++) {
+		const struct sockaddr *sa = (const struct sockaddr *)&r->target.addrs[i];
+		int fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+		if (fd < 0)
+			return -errno;
+		if (r->o.sock.sndbuf)
+			setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &r->o.sock.sndbuf, sizeof(int));
+		if (r->o.sock.rcvbuf)
+			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &r->o.sock.rcvbuf, sizeof(int));
+		if (connect(fd, sa, sockaddr_len(sa)) == 0) {
+			*out = fd;
+			return 0;
+		}
+		err = -errno;
+		close(fd);
+	}
+	return err;
+}
+
+/* Makes room when the rule is at --max-sessions: the least recently active goes. */
+static bool sess_make_room(struct udp_listener *l)
+{
+	struct rule *r = l->rule;
+	struct sess_node *old;
+
+	if (__atomic_load_n(&r->active, __ATOMIC_RELAXED) < r->o.max_sessions)
+		return true;
+	old = sess_table_oldest(&l->tab);
+	if (!old)
+		return false;	/* the sessions are on other workers */
+	if (loop_now(l->w->loop) - old->last_ms >= r->o.udp_timeout_ms)
+		CTR_ADD(l->st->sess_expired, 1);
+	else
+		CTR_ADD(l->st->sess_evicted, 1);
+	sess_close(container_of(old, struct udp_sess, node));
+	return true;
+}
+
+static struct udp_sess *sess_open(struct udp_listener *l, const struct sockaddr *client)
+{
+	struct worker *w = l->w;
+	struct udp_sess *s;
+	int fd = -1, err;
+
+	if (!sess_make_room(l)) {
+		CTR_ADD(l->st->drops[DROP_NO_SESSION], 1);
+		LOG_RL(LOG_WARN, "%s: --max-sessions %u reached, datagram dropped", l->rule->desc,
+		       l->rule->o.max_sessions);
+		return NULL;
+	}
+	err = sess_socket(l, &fd);
+	if (err) {
+		CTR_ADD(l->st->drops[DROP_NO_SESSION], 1);
+		LOG_RL(LOG_WARN, "%s: upstream socket: %s", l->rule->desc, strerror(-err));
+		return NULL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		close(fd);
+		CTR_ADD(l->st->drops[DROP_NO_MEMORY], 1);
+		return NULL;
+	}
+	s->lst = l;
+	s->w = w;
+	s->io.fd = fd;
+	s->io.cb = on_sess_readable;
+	timer_init(&s->timer, on_sess_timer);
+	if (sess_table_insert(&l->tab, &s->node, client, loop_now(w->loop)) ||
+	    loop_add(w->loop, &s->io, EPOLLIN)) {
+		if (s->node.lru.next)
+			sess_table_remove(&l->tab, &s->node);
+		close(fd);
+		free(s);
+		CTR_ADD(l->st->drops[DROP_NO_SESSION], 1);
+		return NULL;
+	}
+	timer_arm(w->loop, &s->timer, l->rule->o.udp_timeout_ms);
+	__atomic_add_fetch(&l->rule->active, 1, __ATOMIC_RELAXED);
+	CTR_ADD(l->st->accepted, 1);
+	w->nconns++;
+	return s;
+}
+
+/* Sends datagrams [first, end) of the batch, all from one client, to its session. */
+static void flush_run(struct udp_listener *l, struct udp_sess *s, int first, int end)
+{
+	struct udp_scratch *sc = l->w->udp_scratch;
+	int m = end - first, done = 0, retried = 0;
+	uint64_t bytes = 0;
+
+	for (int i = 0; i < m; i++) {
+		memset(&sc->tx[i].msg_hdr, 0, sizeof(sc->tx[i].msg_hdr));
+		sc->tx[i].msg_hdr.msg_iov = &sc->iov[first + i];
+		sc->tx[i].msg_hdr.msg_iovlen = 1;
+	}
+	while (done < m) {
+		int n = sendmmsg(s->io.fd, sc->tx + done, (unsigned)(m - done), MSG_DONTWAIT);
+
+		if (n > 0) {
+			for (int i = done; i < done + n; i++)
+				bytes += sc->iov[first + i].iov_len;
+			done += n;
+			continue;
+		}
+		/* a queued ICMP error fails one send and is then cleared: count it, try again once */
+		if (errno == ECONNREFUSED && !retried++) {
+			CTR_ADD(l->st->drops[DROP_ICMP_ERROR], 1);
+			continue;
+		}
+		/* EAGAIN (socket buffer full) or EPERM (an egress filter): this datagram is lost */
+		CTR_ADD(l->st->drops[DROP_SEND_ERROR], 1);
+		LOG_RL(LOG_DEBUG, "%s: send to target: %s", l->rule->desc, strerror(errno));
+		done++;
+	}
+	CTR_ADD(l->st->dgrams_up, (uint64_t)m);
+	CTR_ADD(l->st->bytes_up, bytes);
+}
+
+/* Client datagrams: listener -> session -> target. */
+static void on_listener_readable(struct io *io, uint32_t events)
+{
+	struct udp_listener *l = container_of(io, struct udp_listener, io);
+	struct udp_scratch *sc = l->w->udp_scratch;
+	uint64_t now = loop_now(l->w->loop);
+
+	for (int round = 0; round < UDP_ROUNDS && !l->stopped; round++) {
+		struct udp_sess *run = NULL;
+		int n, run_start = 0;
+
+		for (int i = 0; i < UDP_BATCH; i++) {
+			sc->iov[i].iov_len = UDP_BUF_BYTES;
+			memset(&sc->rx[i].msg_hdr, 0, sizeof(sc->rx[i].msg_hdr));
+			sc->rx[i].msg_hdr.msg_name = &sc->from[i];
+			sc->rx[i].msg_hdr.msg_namelen = sizeof(sc->from[i]);
+			sc->rx[i].msg_hdr.msg_iov = &sc->iov[i];
+			sc->rx[i].msg_hdr.msg_iovlen = 1;
+		}
+		n = recvmmsg(io->fd, sc->rx, UDP_BATCH, MSG_DONTWAIT, NULL);
+		if (n <= 0) {
+			if (n < 0)
+				count_recv_error(l, errno, "receive");
+			return;
+		}
+		for (int i = 0; i < n; i++) {
+			const struct sockaddr *from = &sc->from[i].sa;
+			unsigned len = sc->rx[i].msg_len;
+			struct sess_node *node;
+			struct udp_sess *s;
+
+			sc->iov[i].iov_len = len;
+			if (run && sess_addr_equal(&run->node.key, from) && len <= l->max_dgram &&
+			    !(sc->rx[i].msg_hdr.msg_flags & MSG_TRUNC))
+				continue;	/* same client as the previous datagram: one sendmmsg */
+			if (run)
+				flush_run(l, run, run_start, i);
+			run = NULL;
+			if (len > l->max_dgram || (sc->rx[i].msg_hdr.msg_flags & MSG_TRUNC)) {
+				CTR_ADD(l->st->drops[DROP_OVERSIZE], 1);
+				continue;
+			}
+			/* opening may evict a session: every earlier run is flushed already */
+			node = sess_table_find(&l->tab, from);
+			s = node ? container_of(node, struct udp_sess, node) : sess_open(l, from);
+			if (!s)
+				continue;
+			sess_table_touch(&l->tab, &s->node, now);
+			run = s;
+			run_start = i;
+		}
+		if (run)
+			flush_run(l, run, run_start, n);
+		if (n < UDP_BATCH)
+			return;
+	}
+}
+
+/* ---- listeners ---- */
+
+static void listener_free_if_done(struct udp_listener *l)
+{
+	if (!l->stopped || l->tab.count)
+		return;
+	list_del(&l->link);
+	close(l->io.fd);
+	sess_table_destroy(&l->tab);
+	rule_unref(l->rule);
+	free(l);
+}
+
+int udp_listener_start(struct worker *w, struct rule *r, int fd)
+{
+	struct udp_listener *l = NULL;
+	uint32_t max_buckets = r->o.max_sessions, start;
+	uint64_t seed = 0;
+	int err = -ENOMEM;
+
+	if (!scratch_get(w))
+		goto fail;
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		goto fail;
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed))
+		seed = (uint64_t)(uintptr_t)l ^ loop_now(w->loop);
+	start = r->o.hash_size ? r->o.hash_size : UDP_HASH_START;
+	if (r->o.hash_size > max_buckets)
+		max_buckets = r->o.hash_size;
+	err = sess_table_init(&l->tab, start, max_buckets, seed);
+	if (err)
+		goto fail;
+	l->w = w;
+	l->rule = r;
+	l->st = &r->stats[w->id];
+	l->max_dgram = r->o.max_datagram ? r->o.max_datagram : UDP_BUF_BYTES - 1;
+	l->io.fd = fd;
+	l->io.cb = on_listener_readable;
+	err = loop_add(w->loop, &l->io, EPOLLIN);
+	if (err)
+		goto fail_table;
+	list_add(&w->udp_listeners, &l->link);
+	return 0;
+
+fail_table:
+	sess_table_destroy(&l->tab);
+fail:
+	free(l);
+	close(fd);
+	rule_unref(r);
+	return err;
+}
+
+static void listener_stop(struct udp_listener *l, bool close_sessions)
+{
+	struct worker *w = l->w;
+
+	if (!l->stopped) {
+		l->stopped = true;
+		loop_del(w->loop, &l->io);
+	}
+	if (close_sessions && l->tab.count) {
+		/* the last sess_close() frees l: count down instead of looking at l again */
+		for (uint32_t left = l->tab.count; left; left--)
+			sess_close(container_of(sess_table_oldest(&l->tab), struct udp_sess, node));
+		return;
+	}
+	listener_free_if_done(l);
+}
+
+void udp_listener_stop_rule(struct worker *w, const struct rule *r)
+{
+	struct list *pos, *tmp;
+
+	list_for_each_safe(pos, tmp, &w->udp_listeners) {
+		struct udp_listener *l = container_of(pos, struct udp_listener, link);
+
+		/* sessions go with their rule: a socket left in the SO_REUSEPORT group would
+		 * still be handed datagrams that nobody reads */
+		if (l->rule == r)
+			listener_stop(l, true);
+	}
+}
+
+void udp_listener_stop_all(struct worker *w)
+{
+	struct list *pos, *tmp;
+
+	list_for_each_safe(pos, tmp, &w->udp_listeners)
+		listener_stop(container_of(pos, struct udp_listener, link), true);
+}
