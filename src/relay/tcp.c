@@ -275,10 +275,11 @@ static void conn_pump(struct tcp_conn *c)
 	if (!err)
 		err = pump(c, &c->down, &c->srv, &c->cli, &st->bytes_down);
 	if (err) {
-		if (err == -ENOMEM || err == -EMFILE || err == -ENFILE)
-			LOG_RL(LOG_WARN, "%s: out of memory or fds for a pipe: %s", c->lst->rule->desc,
-			       strerror(-err));
-		else
+		if (err == -ENOMEM || err == -EMFILE || err == -ENFILE) {
+			CTR_ADD(st->drops[err == -ENOMEM ? DROP_NO_MEMORY : DROP_NO_FDS], 1);
+			LOG_RL(LOG_WARN, "%s: no %s for a pipe: connection reset", c->lst->rule->desc,
+			       err == -ENOMEM ? "memory" : "fds");
+		} else
 			log_debug("%s: connection reset: %s", c->lst->rule->desc, strerror(-err));
 		conn_close(c, true);
 		return;
@@ -370,8 +371,11 @@ static void on_srv(struct io *io, uint32_t ev)
 		if (e || (ev & (EPOLLERR | EPOLLHUP))) {
 			side_close(conn_worker(c), &c->srv, false);
 			c->addr_idx++;
-			if (conn_connect_next(c))
-				conn_fail(c, DROP_CONNECT_FAILED, e ? e : ECONNREFUSED);
+			int err = conn_connect_next(c);
+
+			if (err)
+				conn_fail(c, err == -EMFILE || err == -ENFILE ? DROP_NO_FDS : DROP_CONNECT_FAILED,
+					  e ? e : -err);
 			return;
 		}
 		side_mark(s, ev);
@@ -534,7 +538,7 @@ static void conn_start(struct tcp_listener *l, int fd)
 	if (!err)
 		err = conn_connect_next(c);
 	if (err)
-		conn_fail(c, DROP_CONNECT_FAILED, -err);
+		conn_fail(c, err == -EMFILE || err == -ENFILE ? DROP_NO_FDS : DROP_CONNECT_FAILED, -err);
 }
 
 /* Out of fds: spend the reserve fd to accept and close one connection, so the kernel's

@@ -20,6 +20,7 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "net/batch.h"
 #include "relay/sess_table.h"
 #include "relay/udp.h"
 #include "relay/worker.h"
@@ -35,8 +36,9 @@
 
 struct udp_scratch {
 	struct mmsghdr rx[UDP_BATCH];
-	struct mmsghdr tx[UDP_BATCH];
+	struct batch_tx tx;
 	struct iovec iov[UDP_BATCH];
+	struct iovec out[UDP_BATCH];	/* the datagrams of a reply batch that are sent */
 	union sess_addr from[UDP_BATCH];
 	char buf[UDP_BATCH][UDP_BUF_BYTES];
 };
@@ -142,6 +144,44 @@ static void count_recv_error(struct udp_listener *l, int err, const char *where)
 	}
 }
 
+/*
+ * Sends iov[0..n) on fd (to `to`, or connected when NULL) and counts what went out. A
+ * queued ICMP error fails one send and is cleared by it: counted, and the send retried
+ * once. Any other refusal (EAGAIN: buffer full; EPERM: an egress filter) loses that
+ * datagram, counted as a send error.
+ */
+static void relay_batch(struct udp_listener *l, int fd, struct iovec *iov, int n, const struct sockaddr *to,
+			uint64_t *dgrams, uint64_t *bytes)
+{
+	struct udp_scratch *sc = l->w->udp_scratch;
+	socklen_t tolen = to ? sockaddr_len(to) : 0;
+	int done = 0, sent = 0;
+	bool retried = false;
+	uint64_t b = 0;
+
+	while (done < n) {
+		int k = batch_send(&sc->tx, fd, iov + done, n - done, to, tolen);
+
+		if (k > 0) {
+			for (int i = done; i < done + k; i++)
+				b += iov[i].iov_len;
+			done += k;
+			sent += k;
+			continue;
+		}
+		if (k == -ECONNREFUSED && !retried) {
+			retried = true;
+			CTR_ADD(l->st->drops[DROP_ICMP_ERROR], 1);
+			continue;
+		}
+		CTR_ADD(l->st->drops[DROP_SEND_ERROR], 1);
+		LOG_RL(LOG_DEBUG, "%s: send: %s", l->rule->desc, strerror(-k));
+		done++;
+	}
+	CTR_ADD(*dgrams, (uint64_t)sent);
+	CTR_ADD(*bytes, b);
+}
+
 /* Replies: target -> session socket -> listener socket -> client. */
 static void on_sess_readable(struct io *io, uint32_t events)
 {
@@ -152,8 +192,7 @@ static void on_sess_readable(struct io *io, uint32_t events)
 	if (s->closed)
 		return;
 	for (int round = 0; round < UDP_ROUNDS; round++) {
-		int n, m = 0, sent;
-		uint64_t bytes = 0;
+		int n, m = 0;
 
 		for (int i = 0; i < UDP_BATCH; i++) {
 			sc->iov[i].iov_len = UDP_BUF_BYTES;
@@ -174,28 +213,11 @@ static void on_sess_readable(struct io *io, uint32_t events)
 				CTR_ADD(l->st->drops[DROP_OVERSIZE], 1);
 				continue;
 			}
-			sc->iov[i].iov_len = len;
-			memset(&sc->tx[m].msg_hdr, 0, sizeof(sc->tx[m].msg_hdr));
-			sc->tx[m].msg_hdr.msg_name = &s->node.key;
-			sc->tx[m].msg_hdr.msg_namelen = sockaddr_len(&s->node.key.sa);
-			sc->tx[m].msg_hdr.msg_iov = &sc->iov[i];
-			sc->tx[m].msg_hdr.msg_iovlen = 1;
-			m++;
+			sc->out[m].iov_base = sc->iov[i].iov_base;
+			sc->out[m++].iov_len = len;
 		}
 		sess_table_touch(&l->tab, &s->node, loop_now(l->w->loop));
-		sent = m ? sendmmsg(l->io.fd, sc->tx, (unsigned)m, MSG_DONTWAIT) : 0;
-		if (sent < m) {
-			/* the listener's send buffer is full (or a filter said no): those are lost */
-			int e = sent < 0 ? errno : EAGAIN;
-
-			sent = MAX(sent, 0);
-			CTR_ADD(l->st->drops[DROP_SEND_ERROR], (uint64_t)(m - sent));
-			LOG_RL(LOG_DEBUG, "%s: reply to client: %s", l->rule->desc, strerror(e));
-		}
-		for (int i = 0; i < sent; i++)
-			bytes += sc->tx[i].msg_hdr.msg_iov->iov_len;
-		CTR_ADD(l->st->dgrams_down, (uint64_t)sent);
-		CTR_ADD(l->st->bytes_down, bytes);
+		relay_batch(l, l->io.fd, sc->out, m, &s->node.key.sa, &l->st->dgrams_down, &l->st->bytes_down);
 		if (n < UDP_BATCH)
 			return;
 	}
@@ -294,35 +316,8 @@ static struct udp_sess *sess_open(struct udp_listener *l, const struct sockaddr 
 static void flush_run(struct udp_listener *l, struct udp_sess *s, int first, int end)
 {
 	struct udp_scratch *sc = l->w->udp_scratch;
-	int m = end - first, done = 0, retried = 0;
-	uint64_t bytes = 0;
 
-	for (int i = 0; i < m; i++) {
-		memset(&sc->tx[i].msg_hdr, 0, sizeof(sc->tx[i].msg_hdr));
-		sc->tx[i].msg_hdr.msg_iov = &sc->iov[first + i];
-		sc->tx[i].msg_hdr.msg_iovlen = 1;
-	}
-	while (done < m) {
-		int n = sendmmsg(s->io.fd, sc->tx + done, (unsigned)(m - done), MSG_DONTWAIT);
-
-		if (n > 0) {
-			for (int i = done; i < done + n; i++)
-				bytes += sc->iov[first + i].iov_len;
-			done += n;
-			continue;
-		}
-		/* a queued ICMP error fails one send and is then cleared: count it, try again once */
-		if (errno == ECONNREFUSED && !retried++) {
-			CTR_ADD(l->st->drops[DROP_ICMP_ERROR], 1);
-			continue;
-		}
-		/* EAGAIN (socket buffer full) or EPERM (an egress filter): this datagram is lost */
-		CTR_ADD(l->st->drops[DROP_SEND_ERROR], 1);
-		LOG_RL(LOG_DEBUG, "%s: send to target: %s", l->rule->desc, strerror(errno));
-		done++;
-	}
-	CTR_ADD(l->st->dgrams_up, (uint64_t)m);
-	CTR_ADD(l->st->bytes_up, bytes);
+	relay_batch(l, s->io.fd, sc->iov + first, end - first, NULL, &l->st->dgrams_up, &l->st->bytes_up);
 }
 
 /* Client datagrams: listener -> session -> target. */
