@@ -90,9 +90,11 @@ install: all
 	install -m 0755 $(B)/ferry $(DESTDIR)$(PREFIX)/bin/ferry
 	for a in $(ALIASES); do ln -sf ferry $(DESTDIR)$(PREFIX)/bin/$$a; done
 	install -m 0644 docs/ferry.1 $(DESTDIR)$(PREFIX)/share/man/man1/ferry.1
+	for a in $(ALIASES); do ln -sf ferry.1 $(DESTDIR)$(PREFIX)/share/man/man1/$$a.1; done
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/ferry $(ALIASES:%=$(DESTDIR)$(PREFIX)/bin/%) $(DESTDIR)$(PREFIX)/share/man/man1/ferry.1
+	rm -f $(DESTDIR)$(PREFIX)/bin/ferry $(ALIASES:%=$(DESTDIR)$(PREFIX)/bin/%) $(DESTDIR)$(PREFIX)/share/man/man1/ferry.1 \
+		$(ALIASES:%=$(DESTDIR)$(PREFIX)/share/man/man1/%.1)
 
 clean:
 	rm -rf $(B)
