@@ -35,7 +35,7 @@ SANFLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 all: deps $(B)/ferry $(ALIASES:%=$(B)/%)
 
 $(B)/ferry: $(B)/obj/cmd/main.o $(LIB_OBJ)
-	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
 
 $(ALIASES:%=$(B)/%): | $(B)/ferry
 	ln -sf ferry $@
@@ -51,15 +51,15 @@ $(B)/san/%.o: src/%.c
 # ferry itself with ASan+UBSan, for running the integration tests under sanitizers:
 #   make build/ferry-san && FERRY=build/ferry-san tests/run.sh
 $(B)/ferry-san: $(B)/san/cmd/main.o $(SAN_OBJ)
-	$(CC) $(ALLCFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALLCFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
 
 $(B)/tests/%: tests/unit/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Itests/unit $(ALLCFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CPPFLAGS) -Itests/unit $(ALLCFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
 
 $(B)/tests-san/%: tests/unit/%.c $(SAN_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Itests/unit $(ALLCFLAGS) $(SANFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CPPFLAGS) -Itests/unit $(ALLCFLAGS) $(SANFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
 
 $(B)/tools/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
@@ -68,7 +68,7 @@ $(B)/tools/%: tests/tools/%.c
 # libFuzzer needs clang; the fuzz targets link the plain module sources with coverage
 $(B)/fuzz/%: tests/fuzz/%.c $(LIB_SRC)
 	@mkdir -p $(dir $@)
-	clang $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
+	clang $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $(filter %.c %.o,$^) $(LDLIBS)
 
 run: all
 	$(B)/ferry -c examples/ferry.conf
