@@ -68,7 +68,7 @@ $(B)/tools/%: tests/tools/%.c
 # libFuzzer needs clang; the fuzz targets link the plain module sources with coverage
 $(B)/fuzz/%: tests/fuzz/%.c $(LIB_SRC)
 	@mkdir -p $(dir $@)
-	clang $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $(filter %.c %.o,$^) $(LDLIBS)
+	clang $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ $(filter %.c %.o,$^) $(LDLIBS)
 
 run: all
 	$(B)/ferry -c examples/ferry.conf
