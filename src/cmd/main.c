@@ -63,8 +63,8 @@ static const char usage_ferry[] =
 "  -r, --reuseaddr          SO_REUSEADDR on the listener (always on for TCP)\n"
 "  -R, --reuseport          SO_REUSEPORT on the listener (implied by --workers > 1)\n"
 "  -6, --v6only             IPV6_V6ONLY on an IPv6 listener\n"
-"  -b, --base-addr          target port = target + (original dst port - listen port),\n"
-"                           for a port range redirected by nft/iptables\n"
+"  -b, --base-addr          target address = target + (original dst port - listen port),\n"
+"                           for a port range redirected by nft (portfwd's tcpfwd -b)\n"
 "      --no-splice          copy through a buffer instead of splice()\n"
 "\n"
 "UDP rule options (a session per client address, its own upstream socket):\n"
@@ -525,6 +525,16 @@ int main(int argc, char **argv)
 	if (!fds) {
 		fprintf(stderr, "ferry: out of memory\n");
 		return EXIT_START;
+	}
+	/* refuse early, before binding anything, when another instance owns the pidfile */
+	if (f.g.pidfile) {
+		pid_t owner;
+
+		if (pidfile_read(f.g.pidfile, &owner) == 0 && owner != getpid() &&
+		    (kill(owner, 0) == 0 || errno == EPERM)) {
+			fprintf(stderr, "ferry: pidfile %s: already running as pid %ld\n", f.g.pidfile, (long)owner);
+			return EXIT_START;
+		}
 	}
 	if (f.g.daemonize && (rc = daemon_start())) {
 		fprintf(stderr, "ferry: daemonize: %s\n", strerror(-rc));

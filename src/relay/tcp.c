@@ -664,6 +664,7 @@ void tcp_conn_close_all(struct worker *w)
 {
 	struct list *pos, *tmp;
 
+	/* cut short, not finished: a reset tells the peer so, where a FIN would look complete */
 	list_for_each_safe(pos, tmp, &w->conns)
-		conn_close(container_of(pos, struct tcp_conn, link), false);
+		conn_close(container_of(pos, struct tcp_conn, link), true);
 }

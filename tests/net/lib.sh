@@ -1,4 +1,6 @@
 # shellcheck shell=bash
+# (variables set here are used by the scripts that source this file)
+# shellcheck disable=SC2034
 # Shared helpers for ferry's integration tests; sourced by tests/net/*.sh (bash, root).
 #
 # Topology (topology_up), three network namespaces named after this shell's pid:
@@ -44,8 +46,8 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/ferry-net.XXXXXX") || exit 1
 
 # fail MSG: end the current case as failed (prints MSG and the case's ferry stderr)
 fail() {
-	printf '%s\n' "$*" >"$T/reason"
-	echo "  $CASE: $*"
+	printf '%s\n' "$*" | paste -sd '|' - | sed 's/|/ | /g' >"$T/reason"
+	echo "  $CASE: $*" | sed '2,$s/^/  | /'
 	ferry_diag
 	exit 1
 }
@@ -73,7 +75,11 @@ run_case() {
 	case $rc in
 	0) echo "PASS $name"; N_PASS=$((N_PASS + 1)) ;;
 	77) echo "SKIP $name: $(head -n1 "$T/reason")"; N_SKIP=$((N_SKIP + 1)) ;;
-	*) echo "FAIL $name: $(head -n1 "$T/reason" | cut -c1-300)"; N_FAIL=$((N_FAIL + 1)) ;;
+	*)
+		[ -s "$T/reason" ] || echo "case function returned status $rc without a reason" >"$T/reason"
+		echo "FAIL $name: $(head -n1 "$T/reason" | cut -c1-300)"
+		N_FAIL=$((N_FAIL + 1))
+		;;
 	esac
 }
 
@@ -178,6 +184,27 @@ wait_tcp_closed() {
 		sleep 0.1
 	done
 	return 1
+}
+
+# wait_established NS PORT: wait up to 5 s for an established TCP connection to local PORT
+wait_established() {
+	local ns=$1 port=$2 i
+	for i in $(seq 1 50); do
+		nsx "$ns" ss -Htn state established "sport = :$port" 2>/dev/null | grep -q . && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# wait_line FILE REGEX PID: wait up to 5 s for a line in FILE (written by PID)
+wait_line() {
+	local i
+	for i in $(seq 1 50); do
+		grep -qE "$2" "$1" && return 0
+		alive "$3" || break
+		sleep 0.1
+	done
+	grep -qE "$2" "$1"
 }
 
 wait_link_up() {
@@ -302,6 +329,18 @@ ferry_stop() {
 	wait "$pid" 2>/dev/null
 }
 
+# ferry_wait_exit SECS [PID]: wait (no signal) up to SECS for ferry to exit; returns its
+# exit status, or 124 if it is still running
+ferry_wait_exit() {
+	local secs=$1 pid=${2:-$FERRY_PID} i
+	for i in $(seq 1 $((secs * 10))); do
+		alive "$pid" || break
+		sleep 0.1
+	done
+	alive "$pid" && return 124
+	wait "$pid" 2>/dev/null
+}
+
 # ferry_diag: show the tail of stderr of every ferry this case started
 ferry_diag() {
 	local f
@@ -336,7 +375,7 @@ wait_stat() {
 	for i in 1 2 3 4 5 6 7 8; do
 		ferry_stats
 		v=$(stat_get "$key" 2>&1) || fail "stats: $v"
-		[ "$v" "$op" "$want" ] 2>/dev/null && return 0
+		test "$v" "$op" "$want" 2>/dev/null && return 0
 		sleep 0.3
 	done
 	fail "stats $key is $v, expected $op $want (line: $(grep '"stats"' "$FERRY_OUT" | tail -n1 | cut -c1-400))"

@@ -12,6 +12,7 @@ Servers:   serve MODE HOST PORT [PORT...]       (HOST "::" listens dual-stack)
                    --reply-bytes of random data, then close
   reset            wait for the first data, then close with SO_LINGER 0 (RST)
   port-reply       send "<local port>\\n" and close
+  addr-reply       send "<local address>\\n" (the address the client reached) and close
 
 Clients:
   connect HOST PORT              exit 0 if a connection is established
@@ -23,7 +24,8 @@ Clients:
                                  a reply-after-eof server and check --expect bytes + hashes
   expect-reset HOST PORT         send a little, the read must fail with ECONNRESET
   expect-close HOST PORT         the peer must close (EOF or RST) between --min and --max s
-                                 after connect (after one echo round trip with --ping)
+                                 after connect (after one echo round trip with --ping, which
+                                 prints "pinged")
   send-reset HOST PORT           one echo round trip, then close with RST; print the sha256 of
                                  what was sent (the echo server logs it with end "reset")
   hold HOST PORT                 open --conns connections (one echo round trip each), print
@@ -148,9 +150,11 @@ def serve_reset(c, port, peer, a):
     log(mode="reset", port=port, peer=peer, bytes=n, end="reset-sent")
 
 
-def serve_port_reply(c, port, peer, a):
+def serve_port_reply(c, port, peer, a, what=None):
     try:
-        c.sendall(f"{port}\n".encode())
+        if what is None:
+            what = port
+        c.sendall(f"{what}\n".encode())
         c.shutdown(socket.SHUT_WR)
         c.settimeout(5)
         while c.recv(CHUNK):
@@ -160,7 +164,15 @@ def serve_port_reply(c, port, peer, a):
     log(mode="port-reply", port=port, peer=peer)
 
 
+def serve_addr_reply(c, port, peer, a):
+    addr = c.getsockname()[0]
+    if addr.startswith("::ffff:"):
+        addr = addr[len("::ffff:"):]
+    serve_port_reply(c, port, peer, a, what=addr)
+
+
 SERVERS = {
+    "addr-reply": serve_addr_reply,
     "echo": serve_echo,
     "reply-after-eof": serve_reply_after_eof,
     "reset": serve_reset,
@@ -219,8 +231,10 @@ def cmd_send_hash(a):
     def sender():
         try:
             left, t0 = a.bytes, time.monotonic()
+            # paced: small chunks, so the connection is never idle for long between them
+            chunk = min(CHUNK, max(4096, int(a.rate / 50))) if a.rate else CHUNK
             while left > 0:
-                b = os.urandom(min(CHUNK, left))
+                b = os.urandom(min(chunk, left))
                 sent_h.update(b)
                 s.sendall(b)
                 left -= len(b)
@@ -423,9 +437,21 @@ def ping(s):
 
 
 def cmd_expect_close(a):
-    s = dial(a.host, a.port, a.timeout)
+    t0 = time.monotonic()
+    try:
+        s = dial(a.host, a.port, a.timeout)
+    except ConnectionResetError:
+        # established, then reset before connect() looked at the socket (SO_ERROR)
+        t = time.monotonic() - t0
+        print(json.dumps({"end": "reset", "secs": round(t, 3), "during": "connect"}), flush=True)
+        if not a.min <= t <= a.max or a.ping:
+            die(f"reset during connect after {t:.3f}s, expected a close within {a.min}..{a.max}s"
+                + (" after an echo round trip" if a.ping else ""))
+        return
     if a.ping:
+        s.settimeout(a.timeout)
         ping(s)
+        print("pinged", flush=True)
     t0 = time.monotonic()
     s.settimeout(a.max + 1)
     try:
