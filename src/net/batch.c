@@ -38,10 +38,15 @@ static int send_gso(struct batch_tx *tx, int fd, struct iovec *iov, int k, const
 {
 	struct msghdr mh = { .msg_name = (void *)to, .msg_namelen = to ? tolen : 0, .msg_iov = iov,
 			     .msg_iovlen = (size_t)k, .msg_control = tx->cmsg,
-			     .msg_controllen = CMSG_SPACE(sizeof(uint16_t)) };
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+			     .msg_controllen = tx->extra_cmsg_len + CMSG_SPACE(sizeof(uint16_t)) };
+	struct cmsghdr *cm;
 	uint16_t seg = (uint16_t)iov[0].iov_len;
 
+	/* the caller's control message first, then ours */
+	memset(tx->cmsg, 0, mh.msg_controllen);
+	if (tx->extra_cmsg_len)
+		memcpy(tx->cmsg, tx->extra_cmsg, tx->extra_cmsg_len);
+	cm = (struct cmsghdr *)(tx->cmsg + tx->extra_cmsg_len);
 	cm->cmsg_level = SOL_UDP;
 	cm->cmsg_type = UDP_SEGMENT;
 	cm->cmsg_len = CMSG_LEN(sizeof(seg));
@@ -62,6 +67,8 @@ static int send_mmsg(struct batch_tx *tx, int fd, struct iovec *iov, int k, cons
 		tx->msgs[i].msg_hdr.msg_namelen = to ? tolen : 0;
 		tx->msgs[i].msg_hdr.msg_iov = &iov[i];
 		tx->msgs[i].msg_hdr.msg_iovlen = 1;
+		tx->msgs[i].msg_hdr.msg_control = (void *)tx->extra_cmsg;
+		tx->msgs[i].msg_hdr.msg_controllen = tx->extra_cmsg_len;
 	}
 	n = sendmmsg(fd, tx->msgs, (unsigned)k, MSG_DONTWAIT);
 	return n >= 0 ? n : -errno;

@@ -13,8 +13,12 @@
 
 struct batch_tx {
 	bool gso_off;		/* set when the kernel refused GSO on this socket: don't ask again */
+	/* a control message sent with every datagram of the next batch_send (e.g. the source
+	 * address as IP_PKTINFO), or NULL */
+	const void *extra_cmsg;
+	size_t extra_cmsg_len;
 	struct mmsghdr msgs[BATCH_MAX];
-	char cmsg[64];
+	char cmsg[128];
 };
 
 /*

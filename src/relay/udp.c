@@ -21,6 +21,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "net/batch.h"
+#include "net/pktinfo.h"
 #include "relay/sess_table.h"
 #include "relay/udp.h"
 #include "relay/worker.h"
@@ -40,6 +41,8 @@ struct udp_scratch {
 	struct iovec iov[UDP_BATCH];
 	struct iovec out[UDP_BATCH];	/* the datagrams of a reply batch that are sent */
 	union sess_addr from[UDP_BATCH];
+	char ctl[UDP_BATCH][PKTINFO_CMSG_BYTES];	/* destination address of each datagram */
+	char reply_ctl[PKTINFO_CMSG_BYTES];
 	char buf[UDP_BATCH][UDP_BUF_BYTES];
 };
 
@@ -51,6 +54,8 @@ struct udp_listener {
 	struct rule_stats *st;
 	struct sess_table tab;
 	uint32_t max_dgram;
+	sa_family_t family;
+	bool pktinfo;		/* bound to a wildcard address: answer from the address hit */
 	bool stopped;
 };
 
@@ -61,13 +66,14 @@ struct udp_sess {
 	struct worker *w;	/* outlives lst when the last session of a stopped listener goes */
 	struct timer timer;
 	struct defer free_later;
+	struct local_addr local;	/* where the client sent to (wildcard listeners only) */
 	bool closed;
 };
 
 static struct udp_scratch *scratch_get(struct worker *w)
 {
 	if (!w->udp_scratch) {
-		struct udp_scratch *s = malloc(sizeof(*s));
+		struct udp_scratch *s = calloc(1, sizeof(*s));
 
 		if (!s)
 			return NULL;
@@ -217,7 +223,13 @@ static void on_sess_readable(struct io *io, uint32_t events)
 			sc->out[m++].iov_len = len;
 		}
 		sess_table_touch(&l->tab, &s->node, loop_now(l->w->loop));
+		if (s->local.family) {
+			sc->tx.extra_cmsg = sc->reply_ctl;
+			sc->tx.extra_cmsg_len = pktinfo_build(&s->local, l->family, sc->reply_ctl, sizeof(sc->reply_ctl));
+		}
 		relay_batch(l, l->io.fd, sc->out, m, &s->node.key.sa, &l->st->dgrams_down, &l->st->bytes_down);
+		sc->tx.extra_cmsg = NULL;
+		sc->tx.extra_cmsg_len = 0;
 		if (n < UDP_BATCH)
 			return;
 	}
@@ -267,7 +279,7 @@ static bool sess_make_room(struct udp_listener *l)
 	return true;
 }
 
-static struct udp_sess *sess_open(struct udp_listener *l, const struct sockaddr *client)
+static struct udp_sess *sess_open(struct udp_listener *l, const struct sockaddr *client, const struct msghdr *mh)
 {
 	struct worker *w = l->w;
 	struct udp_sess *s;
@@ -293,6 +305,8 @@ static struct udp_sess *sess_open(struct udp_listener *l, const struct sockaddr 
 	}
 	s->lst = l;
 	s->w = w;
+	if (l->pktinfo)
+		pktinfo_parse(mh, &s->local);
 	s->io.fd = fd;
 	s->io.cb = on_sess_readable;
 	timer_init(&s->timer, on_sess_timer);
@@ -338,6 +352,10 @@ static void on_listener_readable(struct io *io, uint32_t events)
 			sc->rx[i].msg_hdr.msg_namelen = sizeof(sc->from[i]);
 			sc->rx[i].msg_hdr.msg_iov = &sc->iov[i];
 			sc->rx[i].msg_hdr.msg_iovlen = 1;
+			if (l->pktinfo) {
+				sc->rx[i].msg_hdr.msg_control = sc->ctl[i];
+				sc->rx[i].msg_hdr.msg_controllen = sizeof(sc->ctl[i]);
+			}
 		}
 		n = recvmmsg(io->fd, sc->rx, UDP_BATCH, MSG_DONTWAIT, NULL);
 		if (n <= 0) {
@@ -364,7 +382,7 @@ static void on_listener_readable(struct io *io, uint32_t events)
 			}
 			/* opening may evict a session: every earlier run is flushed already */
 			node = sess_table_find(&l->tab, from);
-			s = node ? container_of(node, struct udp_sess, node) : sess_open(l, from);
+			s = node ? container_of(node, struct udp_sess, node) : sess_open(l, from, &sc->rx[i].msg_hdr);
 			if (!s)
 				continue;
 			sess_table_touch(&l->tab, &s->node, now);
@@ -417,6 +435,13 @@ int udp_listener_start(struct worker *w, struct rule *r, int fd)
 	l->max_dgram = r->o.max_datagram ? r->o.max_datagram : UDP_BUF_BYTES - 1;
 	l->io.fd = fd;
 	l->io.cb = on_listener_readable;
+	l->family = r->listen.addrs[0].ss_family;
+	if (sockaddr_is_wildcard((const struct sockaddr *)&r->listen.addrs[0])) {
+		err = pktinfo_enable(fd, l->family);
+		if (err)
+			goto fail_table;
+		l->pktinfo = true;
+	}
 	err = loop_add(w->loop, &l->io, EPOLLIN);
 	if (err)
 		goto fail_table;
