@@ -11,6 +11,7 @@
  * buffers hold 64 KiB, anything above --max-datagram is dropped and counted.
  */
 #include <errno.h>
+#include <netinet/udp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -34,14 +35,26 @@
 #define UDP_BUF_BYTES 65536
 /* Bucket count the table starts with when -H is not given; it doubles as sessions come. */
 #define UDP_HASH_START 256
+/* A GRO buffer holds at most 64 datagrams (UDP_MAX_SEGMENTS on older kernels; 128 on new
+ * ones, but a 64 KiB buffer of 1-byte segments is capped by the GRO layer's own limits). */
+#define UDP_GRO_SEGS 128
+#define UDP_SEGS_MAX (UDP_BATCH * UDP_GRO_SEGS)
+/* Receive control data: the destination address (pktinfo) and the GRO segment size. */
+#define UDP_CTL_BYTES (PKTINFO_CMSG_BYTES + 32)
+
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
 
 struct udp_scratch {
 	struct mmsghdr rx[UDP_BATCH];
 	struct batch_tx tx;
 	struct iovec iov[UDP_BATCH];
-	struct iovec out[UDP_BATCH];	/* the datagrams of a reply batch that are sent */
 	union sess_addr from[UDP_BATCH];
-	char ctl[UDP_BATCH][PKTINFO_CMSG_BYTES];	/* destination address of each datagram */
+	char ctl[UDP_BATCH][UDP_CTL_BYTES];
+	/* the received messages cut into datagrams (GRO may deliver several in one) */
+	struct iovec seg[UDP_SEGS_MAX];
+	uint8_t seg_msg[UDP_SEGS_MAX];	/* which message each datagram came in */
 	char reply_ctl[PKTINFO_CMSG_BYTES];
 	char buf[UDP_BATCH][UDP_BUF_BYTES];
 };
@@ -90,6 +103,85 @@ void udp_worker_cleanup(struct worker *w)
 {
 	free(w->udp_scratch);
 	w->udp_scratch = NULL;
+}
+
+/* ---- receiving ---- */
+
+/* Prepares sc->rx for one recvmmsg; with from, sender addresses are wanted too. */
+static void rx_prepare(struct udp_scratch *sc, bool from)
+{
+	for (int i = 0; i < UDP_BATCH; i++) {
+		struct msghdr *mh = &sc->rx[i].msg_hdr;
+
+		sc->iov[i].iov_len = UDP_BUF_BYTES;
+		memset(mh, 0, sizeof(*mh));
+		if (from) {
+			mh->msg_name = &sc->from[i];
+			mh->msg_namelen = sizeof(sc->from[i]);
+		}
+		mh->msg_iov = &sc->iov[i];
+		mh->msg_iovlen = 1;
+		mh->msg_control = sc->ctl[i];
+		mh->msg_controllen = sizeof(sc->ctl[i]);
+	}
+}
+
+static unsigned gro_segment_size(const struct msghdr *mh)
+{
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR((struct msghdr *)mh); cm; cm = CMSG_NXTHDR((struct msghdr *)mh, cm)) {
+		if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO) {
+			int v;
+
+			memcpy(&v, CMSG_DATA(cm), sizeof(v));
+			return v > 0 ? (unsigned)v : 0;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Cuts the n received messages into datagrams (sc->seg), dropping and counting those
+ * above --max-datagram or truncated. A GRO message is several datagrams of its segment
+ * size, the last one shorter. Returns the number of datagrams.
+ */
+static int rx_split(struct udp_listener *l, struct udp_scratch *sc, int n)
+{
+	int k = 0;
+
+	for (int i = 0; i < n; i++) {
+		const struct msghdr *mh = &sc->rx[i].msg_hdr;
+		unsigned len = sc->rx[i].msg_len, seg = gro_segment_size(mh);
+		char *p = sc->iov[i].iov_base;
+
+		if (mh->msg_flags & MSG_TRUNC) {
+			CTR_ADD(l->st->drops[DROP_OVERSIZE], 1);
+			continue;
+		}
+		if (!seg || seg > len)
+			seg = len;
+		for (unsigned off = 0; off < len || (len == 0 && off == 0); off += seg) {
+			unsigned part = MIN(seg, len - off);
+
+			if (part > l->max_dgram) {
+				CTR_ADD(l->st->drops[DROP_OVERSIZE], 1);
+			} else if (k < UDP_SEGS_MAX) {
+				sc->seg[k].iov_base = p + off;
+				sc->seg[k].iov_len = part;
+				sc->seg_msg[k++] = (uint8_t)i;
+			}
+			if (len == 0)
+				break;
+		}
+	}
+	return k;
+}
+
+/* Asks for coalesced receives where the kernel offers UDP GRO; harmless where it does not. */
+static void gro_enable(int fd)
+{
+	int one = 1;
+
+	setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one));
 }
 
 /* ---- sessions ---- */
@@ -198,36 +290,22 @@ static void on_sess_readable(struct io *io, uint32_t events)
 	if (s->closed)
 		return;
 	for (int round = 0; round < UDP_ROUNDS; round++) {
-		int n, m = 0;
+		int n, k;
 
-		for (int i = 0; i < UDP_BATCH; i++) {
-			sc->iov[i].iov_len = UDP_BUF_BYTES;
-			memset(&sc->rx[i].msg_hdr, 0, sizeof(sc->rx[i].msg_hdr));
-			sc->rx[i].msg_hdr.msg_iov = &sc->iov[i];
-			sc->rx[i].msg_hdr.msg_iovlen = 1;
-		}
+		rx_prepare(sc, false);
 		n = recvmmsg(io->fd, sc->rx, UDP_BATCH, MSG_DONTWAIT, NULL);
 		if (n <= 0) {
 			if (n < 0)
 				count_recv_error(l, errno, "reply");
 			return;
 		}
-		for (int i = 0; i < n; i++) {
-			unsigned len = sc->rx[i].msg_len;
-
-			if (len > l->max_dgram || (sc->rx[i].msg_hdr.msg_flags & MSG_TRUNC)) {
-				CTR_ADD(l->st->drops[DROP_OVERSIZE], 1);
-				continue;
-			}
-			sc->out[m].iov_base = sc->iov[i].iov_base;
-			sc->out[m++].iov_len = len;
-		}
+		k = rx_split(l, sc, n);
 		sess_table_touch(&l->tab, &s->node, loop_now(l->w->loop));
 		if (s->local.family) {
 			sc->tx.extra_cmsg = sc->reply_ctl;
 			sc->tx.extra_cmsg_len = pktinfo_build(&s->local, l->family, sc->reply_ctl, sizeof(sc->reply_ctl));
 		}
-		relay_batch(l, l->io.fd, sc->out, m, &s->node.key.sa, &l->st->dgrams_down, &l->st->bytes_down);
+		relay_batch(l, l->io.fd, sc->seg, k, &s->node.key.sa, &l->st->dgrams_down, &l->st->bytes_down);
 		sc->tx.extra_cmsg = NULL;
 		sc->tx.extra_cmsg_len = 0;
 		if (n < UDP_BATCH)
@@ -251,6 +329,7 @@ static int sess_socket(struct udp_listener *l, int *out)
 		if (r->o.sock.rcvbuf)
 			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &r->o.sock.rcvbuf, sizeof(int));
 		if (connect(fd, sa, sockaddr_len(sa)) == 0) {
+			gro_enable(fd);
 			*out = fd;
 			return 0;
 		}
@@ -326,12 +405,12 @@ static struct udp_sess *sess_open(struct udp_listener *l, const struct sockaddr 
 	return s;
 }
 
-/* Sends datagrams [first, end) of the batch, all from one client, to its session. */
+/* Sends datagrams [first, end) of sc->seg, all from one client, to its session. */
 static void flush_run(struct udp_listener *l, struct udp_sess *s, int first, int end)
 {
 	struct udp_scratch *sc = l->w->udp_scratch;
 
-	relay_batch(l, s->io.fd, sc->iov + first, end - first, NULL, &l->st->dgrams_up, &l->st->bytes_up);
+	relay_batch(l, s->io.fd, sc->seg + first, end - first, NULL, &l->st->dgrams_up, &l->st->bytes_up);
 }
 
 /* Client datagrams: listener -> session -> target. */
@@ -343,43 +422,27 @@ static void on_listener_readable(struct io *io, uint32_t events)
 
 	for (int round = 0; round < UDP_ROUNDS && !l->stopped; round++) {
 		struct udp_sess *run = NULL;
-		int n, run_start = 0;
+		int n, k, run_start = 0;
 
-		for (int i = 0; i < UDP_BATCH; i++) {
-			sc->iov[i].iov_len = UDP_BUF_BYTES;
-			memset(&sc->rx[i].msg_hdr, 0, sizeof(sc->rx[i].msg_hdr));
-			sc->rx[i].msg_hdr.msg_name = &sc->from[i];
-			sc->rx[i].msg_hdr.msg_namelen = sizeof(sc->from[i]);
-			sc->rx[i].msg_hdr.msg_iov = &sc->iov[i];
-			sc->rx[i].msg_hdr.msg_iovlen = 1;
-			if (l->pktinfo) {
-				sc->rx[i].msg_hdr.msg_control = sc->ctl[i];
-				sc->rx[i].msg_hdr.msg_controllen = sizeof(sc->ctl[i]);
-			}
-		}
+		rx_prepare(sc, true);
 		n = recvmmsg(io->fd, sc->rx, UDP_BATCH, MSG_DONTWAIT, NULL);
 		if (n <= 0) {
 			if (n < 0)
 				count_recv_error(l, errno, "receive");
 			return;
 		}
-		for (int i = 0; i < n; i++) {
+		k = rx_split(l, sc, n);
+		for (int j = 0; j < k; j++) {
+			int i = sc->seg_msg[j];
 			const struct sockaddr *from = &sc->from[i].sa;
-			unsigned len = sc->rx[i].msg_len;
 			struct sess_node *node;
 			struct udp_sess *s;
 
-			sc->iov[i].iov_len = len;
-			if (run && sess_addr_equal(&run->node.key, from) && len <= l->max_dgram &&
-			    !(sc->rx[i].msg_hdr.msg_flags & MSG_TRUNC))
-				continue;	/* same client as the previous datagram: one sendmmsg */
+			if (run && sess_addr_equal(&run->node.key, from))
+				continue;	/* same client as the previous datagram: one batch */
 			if (run)
-				flush_run(l, run, run_start, i);
+				flush_run(l, run, run_start, j);
 			run = NULL;
-			if (len > l->max_dgram || (sc->rx[i].msg_hdr.msg_flags & MSG_TRUNC)) {
-				CTR_ADD(l->st->drops[DROP_OVERSIZE], 1);
-				continue;
-			}
 			/* opening may evict a session: every earlier run is flushed already */
 			node = sess_table_find(&l->tab, from);
 			s = node ? container_of(node, struct udp_sess, node) : sess_open(l, from, &sc->rx[i].msg_hdr);
@@ -387,10 +450,10 @@ static void on_listener_readable(struct io *io, uint32_t events)
 				continue;
 			sess_table_touch(&l->tab, &s->node, now);
 			run = s;
-			run_start = i;
+			run_start = j;
 		}
 		if (run)
-			flush_run(l, run, run_start, n);
+			flush_run(l, run, run_start, k);
 		if (n < UDP_BATCH)
 			return;
 	}
@@ -435,6 +498,7 @@ int udp_listener_start(struct worker *w, struct rule *r, int fd)
 	l->max_dgram = r->o.max_datagram ? r->o.max_datagram : UDP_BUF_BYTES - 1;
 	l->io.fd = fd;
 	l->io.cb = on_listener_readable;
+	gro_enable(fd);
 	l->family = r->listen.addrs[0].ss_family;
 	if (sockaddr_is_wildcard((const struct sockaddr *)&r->listen.addrs[0])) {
 		err = pktinfo_enable(fd, l->family);

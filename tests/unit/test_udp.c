@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "net/batch.h"
 #include "relay/udp.h"
 #include "relay/worker.h"
 #include "test.h"
@@ -273,6 +274,45 @@ static void test_udp_icmp_error_is_counted_and_session_survives(void)
 	fixture_down(&f);
 }
 
+/*
+ * A GSO burst from the client reaches ferry's GRO-enabled socket as one coalesced message
+ * on loopback; it must leave as the same separate datagrams, not as one big one.
+ */
+static void test_udp_coalesced_receive_is_forwarded_as_separate_datagrams(void)
+{
+	struct fixture f;
+	struct rule_opts ro;
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	static struct batch_tx tx;
+	static char data[10][100], buf[65536];
+	struct iovec iov[10];
+	int c = client(), got = 0;
+
+	rule_opts_default(&ro);
+	fixture_up(&f, "127.0.0.1", &ro);
+	sa.sin_port = htons(f.listen_port);
+	for (int i = 0; i < 10; i++) {
+		memset(data[i], '0' + i, sizeof(data[i]));
+		iov[i].iov_base = data[i];
+		iov[i].iov_len = i == 9 ? 40 : sizeof(data[i]);	/* a shorter last segment */
+	}
+	CHECK_EQ(batch_send(&tx, c, iov, 10, (struct sockaddr *)&sa, sizeof(sa)), 10);
+	spin(&f, 3);
+	for (;;) {
+		ssize_t n = recv(f.target, buf, sizeof(buf), MSG_DONTWAIT);
+
+		if (n < 0)
+			break;
+		CHECK_EQ(n, got == 9 ? 40 : 100);
+		CHECK_EQ(buf[0], '0' + got);
+		got++;
+	}
+	CHECK_EQ(got, 10);
+	CHECK_EQ(f.rule->stats[0].dgrams_up, 10);
+	close(c);
+	fixture_down(&f);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -281,5 +321,6 @@ int main(void)
 	RUN(test_udp_max_sessions_evicts_least_recently_active);
 	RUN(test_udp_idle_session_expires_by_timer);
 	RUN(test_udp_icmp_error_is_counted_and_session_survives);
+	RUN(test_udp_coalesced_receive_is_forwarded_as_separate_datagrams);
 	TEST_EXIT();
 }
