@@ -51,6 +51,7 @@ struct side {
 	struct io io;
 	bool readable, writable;
 	bool rdhup;		/* the peer's FIN (or an error) is queued: read until 0 */
+	bool fin_only;		/* that was a clean FIN (EPOLLRDHUP), not a hang-up or error */
 };
 
 struct dir {
@@ -118,7 +119,7 @@ static void side_close(struct worker *w, struct side *s, bool reset)
 {
 	if (s->io.fd < 0)
 		return;
-	loop_del(w->loop, &s->io);
+	/* close() takes the fd out of epoll (it is never dup'ed): no EPOLL_CTL_DEL needed */
 	if (reset)
 		sock_close_reset(s->io.fd);
 	else
@@ -202,7 +203,8 @@ static ssize_t dir_flush(struct dir *d, int dst)
  * Moves direction d from side s to side t until the kernel says EAGAIN on one end.
  * Returns 0, or -errno for an error that must reset the connection.
  */
-static int pump(struct tcp_conn *c, struct dir *d, struct side *s, struct side *t, uint64_t *bytes)
+static int pump(struct tcp_conn *c, struct dir *d, const struct dir *other, struct side *s, struct side *t,
+		uint64_t *bytes)
 {
 	struct worker *w = conn_worker(c);
 	ssize_t n;
@@ -232,7 +234,8 @@ static int pump(struct tcp_conn *c, struct dir *d, struct side *s, struct side *
 		if (d->eof) {
 			if (!d->shut) {
 				d->shut = true;
-				if (shutdown(t->io.fd, SHUT_WR) && errno != ENOTCONN)
+				/* the last direction to finish: close() right after sends the FIN */
+				if (!other->shut && shutdown(t->io.fd, SHUT_WR) && errno != ENOTCONN)
 					return -errno;
 			}
 			return 0;
@@ -260,9 +263,17 @@ static int pump(struct tcp_conn *c, struct dir *d, struct side *s, struct side *
 		}
 		d->pending = (uint32_t)n;
 		/* A short read drained the socket: skip the read that would say EAGAIN; new
-		 * data raises a fresh edge. Not once a FIN is queued, which raises no new edge. */
-		if ((size_t)n < dir_capacity(c, d) && !s->rdhup)
-			s->readable = false;
+		 * data raises a fresh edge. A queued FIN raises none, but a FIN comes after all
+		 * the data, so a short read then means the stream has ended; after a hang-up or
+		 * error, read on to learn which. */
+		if ((size_t)n < dir_capacity(c, d)) {
+			if (!s->rdhup) {
+				s->readable = false;
+			} else if (s->fin_only) {
+				s->readable = false;
+				d->eof = true;
+			}
+		}
 	}
 }
 
@@ -271,9 +282,9 @@ static void conn_pump(struct tcp_conn *c)
 	struct rule_stats *st = c->lst->st;
 	int err;
 
-	err = pump(c, &c->up, &c->cli, &c->srv, &st->bytes_up);
+	err = pump(c, &c->up, &c->down, &c->cli, &c->srv, &st->bytes_up);
 	if (!err)
-		err = pump(c, &c->down, &c->srv, &c->cli, &st->bytes_down);
+		err = pump(c, &c->down, &c->up, &c->srv, &c->cli, &st->bytes_down);
 	if (err) {
 		if (err == -ENOMEM || err == -EMFILE || err == -ENFILE) {
 			CTR_ADD(st->drops[err == -ENOMEM ? DROP_NO_MEMORY : DROP_NO_FDS], 1);
@@ -292,8 +303,12 @@ static void side_mark(struct side *s, uint32_t ev)
 {
 	if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		s->readable = true;
-	if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+	if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+		s->fin_only = !s->rdhup || s->fin_only;
 		s->rdhup = true;
+	}
+	if (ev & (EPOLLHUP | EPOLLERR))
+		s->fin_only = false;
 	if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR))
 		s->writable = true;
 }
@@ -364,7 +379,8 @@ static void on_srv(struct io *io, uint32_t ev)
 	if (c->state == CONN_CLOSED)
 		return;
 	if (c->state == CONN_CONNECTING) {
-		int e = sock_error(io->fd);
+		/* writable without an error means connected: no SO_ERROR query needed */
+		int e = ev & (EPOLLERR | EPOLLHUP) ? sock_error(io->fd) : 0;
 
 		if (!e && !(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
 			return;
