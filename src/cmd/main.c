@@ -26,6 +26,9 @@
 
 #define EXIT_USAGE 2
 #define EXIT_START 1
+/* A changed rule rebinds a port its old version is still closing: wait up to 0.5 s. */
+#define RELOAD_BIND_TRIES 50
+#define RELOAD_BIND_WAIT_US 10000
 
 static const char usage_ferry[] =
 "usage: ferry [options] tcp://LISTEN_HOST:PORT tcp://TARGET_HOST:PORT\n"
@@ -207,7 +210,8 @@ static void rule_retire(struct ferry *f, struct rule *r)
 		rule_ref(r);
 		worker_send(&f->workers[w], c);
 	}
-	log_info("%s: removed; open connections drain", r->desc);
+	log_info("%s: removed; %s", r->desc,
+		 r->listen.scheme == EP_UDP ? "its sessions are closed" : "open connections drain");
 }
 
 /* ---- stats ---- */
@@ -323,11 +327,12 @@ static void reload(struct ferry *f)
 		fds[i] = calloc(f->nworkers, sizeof(int));
 		rc = fds[i] ? rule_prepare(f, r, err, sizeof(err)) : -ENOMEM;
 		/* the old listener may still be open in a worker for a moment: retry briefly */
-		for (int tries = 0; !rc && tries < 50; tries++) {
+		for (int tries = 0; rc == 0; tries++) {
 			rc = rule_bind(f, r, fds[i], err, sizeof(err));
-			if (rc != -EADDRINUSE)
+			if (rc != -EADDRINUSE || tries == RELOAD_BIND_TRIES)
 				break;
-			usleep(10000);
+			rc = 0;
+			usleep(RELOAD_BIND_WAIT_US);
 		}
 		if (rc) {
 			log_error("reload: %s", err);
@@ -400,7 +405,10 @@ static void on_signal(struct io *io, uint32_t events)
 	while (read(io->fd, &si, sizeof(si)) == sizeof(si)) {
 		switch (si.ssi_signo) {
 		case SIGHUP:
-			reload(f);
+			if (f->stopping)
+				log_info("SIGHUP while shutting down: ignored");
+			else
+				reload(f);
 			break;
 		case SIGUSR1:
 			stats_print(f);
@@ -514,6 +522,16 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < f.nrules; i++)
 		if (rule_prepare(&f, f.rules[i], err, sizeof(err)))
 			die_usage(err);
+	/* refuse early, before binding anything, when another instance owns the pidfile */
+	if (f.g.pidfile) {
+		pid_t owner;
+
+		if (pidfile_read(f.g.pidfile, &owner) == 0 && owner != getpid() &&
+		    (kill(owner, 0) == 0 || errno == EPERM)) {
+			fprintf(stderr, "ferry: pidfile %s: already running as pid %ld\n", f.g.pidfile, (long)owner);
+			return EXIT_START;
+		}
+	}
 	fds = calloc(f.nrules, sizeof(*fds));
 	for (size_t i = 0; fds && i < f.nrules; i++) {
 		fds[i] = calloc(f.nworkers, sizeof(int));
@@ -525,16 +543,6 @@ int main(int argc, char **argv)
 	if (!fds) {
 		fprintf(stderr, "ferry: out of memory\n");
 		return EXIT_START;
-	}
-	/* refuse early, before binding anything, when another instance owns the pidfile */
-	if (f.g.pidfile) {
-		pid_t owner;
-
-		if (pidfile_read(f.g.pidfile, &owner) == 0 && owner != getpid() &&
-		    (kill(owner, 0) == 0 || errno == EPERM)) {
-			fprintf(stderr, "ferry: pidfile %s: already running as pid %ld\n", f.g.pidfile, (long)owner);
-			return EXIT_START;
-		}
 	}
 	if (f.g.daemonize && (rc = daemon_start())) {
 		fprintf(stderr, "ferry: daemonize: %s\n", strerror(-rc));

@@ -89,7 +89,9 @@ int batch_send(struct batch_tx *tx, int fd, struct iovec *iov, int n, const stru
 				tx->gso_off = true;
 				continue;
 			}
-			if (sent == -EINVAL)	/* segment above this path's MTU: send these plainly */
+			/* a segment above this path's MTU (EINVAL, or EMSGSIZE on newer kernels):
+			 * send these plainly, the kernel fragments them as it would anyway */
+			if (sent == -EINVAL || sent == -EMSGSIZE)
 				sent = send_mmsg(tx, fd, iov + done, k, to, tolen);
 		} else {
 			/* up to the next run that GSO can take */

@@ -52,8 +52,10 @@ int sock_tcp_listen(const struct sockaddr *sa, const struct sock_opts *o, int ba
 /* A listener that serves many clients needs room for bursts; 4 MiB, as far as allowed. */
 #define SOCK_UDP_RCVBUF_BYTES (4 << 20)
 
-static void sock_set_buf(int fd, int name, int force_name, int bytes)
+void sock_set_buf(int fd, int name, int bytes)
 {
+	int force_name = name == SO_RCVBUF ? SO_RCVBUFFORCE : SO_SNDBUFFORCE;
+
 	/* as root, go beyond net.core.[rw]mem_max; otherwise take what the sysctl allows */
 	if (setopt_int(fd, SOL_SOCKET, force_name, bytes))
 		setopt_int(fd, SOL_SOCKET, name, bytes);
@@ -73,9 +75,9 @@ int sock_udp_bind(const struct sockaddr *sa, const struct sock_opts *o)
 	if (!err && sa->sa_family == AF_INET6)
 		err = setopt_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, o->v6only);
 	if (!err) {
-		sock_set_buf(fd, SO_RCVBUF, SO_RCVBUFFORCE, o->rcvbuf ? o->rcvbuf : SOCK_UDP_RCVBUF_BYTES);
+		sock_set_buf(fd, SO_RCVBUF, o->rcvbuf ? o->rcvbuf : SOCK_UDP_RCVBUF_BYTES);
 		if (o->sndbuf)
-			sock_set_buf(fd, SO_SNDBUF, SO_SNDBUFFORCE, o->sndbuf);
+			sock_set_buf(fd, SO_SNDBUF, o->sndbuf);
 	}
 	if (!err && bind(fd, sa, sockaddr_len(sa)))
 		err = -errno;

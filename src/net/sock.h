@@ -14,6 +14,8 @@ struct sock_opts {
 
 /* Bound, listening, non-blocking TCP socket; returns the fd or a negative errno. */
 int sock_tcp_listen(const struct sockaddr *sa, const struct sock_opts *o, int backlog);
+/* Sets SO_RCVBUF/SO_SNDBUF (name), beyond net.core.[rw]mem_max when allowed (root). */
+void sock_set_buf(int fd, int name, int bytes);
 /* Bound, non-blocking UDP socket; big default receive buffer (bursts), returns fd or -errno. */
 int sock_udp_bind(const struct sockaddr *sa, const struct sock_opts *o);
 /* Starts a non-blocking connect; *fd is set even when it returns -EINPROGRESS (=0 here). */

@@ -23,11 +23,14 @@ int pipe_pool_get(struct pipe_pool *pp, struct pipe_pair *out)
 	}
 	if (pipe2(fds, O_NONBLOCK | O_CLOEXEC))
 		return -errno;
-	if (!pp->pipe_bytes) {
-		int sz = fcntl(fds[0], F_GETPIPE_SZ);
+	int sz = fcntl(fds[0], F_SETPIPE_SZ, PIPE_POOL_PIPE_BYTES);
 
-		pp->pipe_bytes = sz > 0 ? (size_t)sz : 65536;
-	}
+	if (sz <= 0)
+		sz = fcntl(fds[0], F_GETPIPE_SZ);
+	if (sz <= 0)
+		sz = 4096;
+	if (!pp->pipe_bytes || (size_t)sz < pp->pipe_bytes)
+		pp->pipe_bytes = (size_t)sz;
 	out->rfd = fds[0];
 	out->wfd = fds[1];
 	pp->in_use++;

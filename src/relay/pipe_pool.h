@@ -9,6 +9,13 @@
 
 /* Pipes kept for reuse per worker; beyond this, returned pipes are closed. */
 #define PIPE_POOL_KEEP 256
+/*
+ * Capacity asked for each pipe: 4x the default 64 KiB, so bulk data moves 256 KiB per
+ * pair of splice() calls. Pages are taken only while data sits in a pipe; an empty pipe in
+ * the pool holds none. Where the kernel refuses (per-user pipe limits) a pipe keeps its
+ * default size.
+ */
+#define PIPE_POOL_PIPE_BYTES (256 * 1024)
 
 struct pipe_pair {
 	int rfd, wfd;
@@ -18,7 +25,7 @@ struct pipe_pool {
 	struct pipe_pair free[PIPE_POOL_KEEP];
 	size_t nfree;
 	size_t in_use;
-	size_t pipe_bytes;	/* capacity of each pipe */
+	size_t pipe_bytes;	/* what every pipe handed out can hold (the smallest seen) */
 };
 
 void pipe_pool_init(struct pipe_pool *pp);

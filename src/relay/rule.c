@@ -17,6 +17,7 @@ const char *const rule_drop_names[DROP__COUNT] = {
 	[DROP_NO_SESSION] = "no_session",
 	[DROP_SEND_ERROR] = "send_error",
 	[DROP_ICMP_ERROR] = "icmp_error",
+	[DROP_RCVBUF] = "rcvbuf_full",
 };
 
 void rule_opts_default(struct rule_opts *o)

@@ -49,6 +49,7 @@ enum rule_drop {
 	DROP_NO_SESSION,	/* udp: no session slot (or no socket) for a new client */
 	DROP_SEND_ERROR,	/* udp: the kernel refused a send (buffer full, EPERM from a filter) */
 	DROP_ICMP_ERROR,	/* udp: ICMP error from the target (port/host unreachable) */
+	DROP_RCVBUF,		/* udp: the kernel dropped datagrams, a socket's receive buffer was full */
 	DROP__COUNT
 };
 

@@ -29,6 +29,12 @@
 #define TCP_ACCEPT_BATCH 64
 /* Copy buffer per moving direction with --no-splice. */
 #define TCP_COPY_BUF_BYTES 65536
+/*
+ * Small messages are copied through a buffer of this size (recv + send, as many syscalls
+ * as splice needs, and a short recv() reliably means "drained"); a read that fills it
+ * switches the direction to splice() until reads get small again (HAProxy's splice-auto).
+ */
+#define TCP_SMALL_BUF_BYTES 16384
 /* How long a listener stays paused when no fd at all can be had. */
 #define TCP_ACCEPT_PAUSE_MS 100
 
@@ -56,9 +62,11 @@ struct side {
 
 struct dir {
 	struct pipe_pair pipe;	/* pipe.rfd >= 0 while held */
-	char *buf;		/* --no-splice: copy buffer while held */
+	char *buf;		/* copy buffer while held (small messages, or --no-splice) */
+	uint32_t buf_cap;
 	uint32_t pending;	/* bytes read, not yet written */
 	uint32_t buf_off;
+	bool bulk;		/* moving bulk data: splice through a pipe */
 	bool eof;		/* read side saw EOF */
 	bool shut;		/* write side shut down */
 };
@@ -152,23 +160,22 @@ static void conn_close(struct tcp_conn *c, bool reset)
 static int dir_acquire(struct tcp_conn *c, struct dir *d)
 {
 	struct worker *w = conn_worker(c);
+	bool no_splice = c->lst->rule->o.no_splice;
 
-	if (c->lst->rule->o.no_splice) {
-		if (!d->buf) {
-			d->buf = malloc(TCP_COPY_BUF_BYTES);
-			if (!d->buf)
-				return -ENOMEM;
-		}
-		return 0;
+	if (d->bulk && !no_splice)
+		return d->pipe.rfd < 0 ? pipe_pool_get(&w->pipes, &d->pipe) : 0;
+	if (!d->buf) {
+		d->buf_cap = no_splice ? TCP_COPY_BUF_BYTES : TCP_SMALL_BUF_BYTES;
+		d->buf = malloc(d->buf_cap);
+		if (!d->buf)
+			return -ENOMEM;
 	}
-	if (d->pipe.rfd < 0)
-		return pipe_pool_get(&w->pipes, &d->pipe);
 	return 0;
 }
 
 static size_t dir_capacity(struct tcp_conn *c, const struct dir *d)
 {
-	return d->buf ? TCP_COPY_BUF_BYTES : conn_worker(c)->pipes.pipe_bytes;
+	return d->buf ? d->buf_cap : conn_worker(c)->pipes.pipe_bytes;
 }
 
 /* Reads from src into d; returns bytes, 0 on EOF, or -errno. */
@@ -177,7 +184,7 @@ static ssize_t dir_fill(struct tcp_conn *c, struct dir *d, int src)
 	ssize_t n;
 
 	if (d->buf) {
-		n = recv(src, d->buf, TCP_COPY_BUF_BYTES, 0);
+		n = recv(src, d->buf, d->buf_cap, 0);
 		d->buf_off = 0;
 	} else {
 		n = splice(src, NULL, d->pipe.wfd, NULL, dir_capacity(c, d),
@@ -262,17 +269,27 @@ static int pump(struct tcp_conn *c, struct dir *d, const struct dir *other, stru
 			continue;
 		}
 		d->pending = (uint32_t)n;
-		/* A short read drained the socket: skip the read that would say EAGAIN; new
+		if (!d->buf) {
+			/* splice() may stop early (a pipe holds a limited number of skb pieces), so
+			 * a short splice proves nothing: read on until EAGAIN. Small reads go back
+			 * to the copy buffer. */
+			if (n < TCP_SMALL_BUF_BYTES)
+				d->bulk = false;
+			continue;
+		}
+		if ((size_t)n == d->buf_cap) {
+			d->bulk = !c->lst->rule->o.no_splice;
+			continue;
+		}
+		/* A short recv() drained the socket: skip the read that would say EAGAIN; new
 		 * data raises a fresh edge. A queued FIN raises none, but a FIN comes after all
 		 * the data, so a short read then means the stream has ended; after a hang-up or
 		 * error, read on to learn which. */
-		if ((size_t)n < dir_capacity(c, d)) {
-			if (!s->rdhup) {
-				s->readable = false;
-			} else if (s->fin_only) {
-				s->readable = false;
-				d->eof = true;
-			}
+		if (!s->rdhup) {
+			s->readable = false;
+		} else if (s->fin_only) {
+			s->readable = false;
+			d->eof = true;
 		}
 	}
 }

@@ -39,8 +39,11 @@
  * ones, but a 64 KiB buffer of 1-byte segments is capped by the GRO layer's own limits). */
 #define UDP_GRO_SEGS 128
 #define UDP_SEGS_MAX (UDP_BATCH * UDP_GRO_SEGS)
-/* Receive control data: the destination address (pktinfo) and the GRO segment size. */
-#define UDP_CTL_BYTES (PKTINFO_CMSG_BYTES + 32)
+/* Receive control data: destination address (pktinfo), GRO segment size, drop count. */
+#define UDP_CTL_BYTES (PKTINFO_CMSG_BYTES + 64)
+/* A session's receive buffer: room for a burst of large replies (the default, ~208 KiB,
+ * holds only three 64 KiB datagrams). A limit, not an allocation. */
+#define UDP_SESSION_RCVBUF_BYTES (1 << 20)
 
 #ifndef UDP_GRO
 #define UDP_GRO 104
@@ -68,6 +71,8 @@ struct udp_listener {
 	struct sess_table tab;
 	uint32_t max_dgram;
 	sa_family_t family;
+	uint32_t rxq_drops;	/* the listener socket's drop count last seen (SO_RXQ_OVFL) */
+	uint32_t quota;		/* sessions this worker may hold: its share of --max-sessions */
 	bool pktinfo;		/* bound to a wildcard address: answer from the address hit */
 	bool stopped;
 };
@@ -80,6 +85,7 @@ struct udp_sess {
 	struct timer timer;
 	struct defer free_later;
 	struct local_addr local;	/* where the client sent to (wildcard listeners only) */
+	uint32_t rxq_drops;	/* the session socket's drop count last seen (SO_RXQ_OVFL) */
 	bool closed;
 };
 
@@ -126,17 +132,22 @@ static void rx_prepare(struct udp_scratch *sc, bool from)
 	}
 }
 
-static unsigned gro_segment_size(const struct msghdr *mh)
+/* The GRO segment size of a message (0: one datagram), and the socket's drop count. */
+static unsigned rx_control(const struct msghdr *mh, uint32_t *drops)
 {
+	unsigned seg = 0;
+
 	for (struct cmsghdr *cm = CMSG_FIRSTHDR((struct msghdr *)mh); cm; cm = CMSG_NXTHDR((struct msghdr *)mh, cm)) {
 		if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO) {
 			int v;
 
 			memcpy(&v, CMSG_DATA(cm), sizeof(v));
-			return v > 0 ? (unsigned)v : 0;
+			seg = v > 0 ? (unsigned)v : 0;
+		} else if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SO_RXQ_OVFL) {
+			memcpy(drops, CMSG_DATA(cm), sizeof(*drops));
 		}
 	}
-	return 0;
+	return seg;
 }
 
 /*
@@ -144,14 +155,21 @@ static unsigned gro_segment_size(const struct msghdr *mh)
  * above --max-datagram or truncated. A GRO message is several datagrams of its segment
  * size, the last one shorter. Returns the number of datagrams.
  */
-static int rx_split(struct udp_listener *l, struct udp_scratch *sc, int n)
+static int rx_split(struct udp_listener *l, struct udp_scratch *sc, int n, uint32_t *rxq_drops)
 {
 	int k = 0;
 
 	for (int i = 0; i < n; i++) {
 		const struct msghdr *mh = &sc->rx[i].msg_hdr;
-		unsigned len = sc->rx[i].msg_len, seg = gro_segment_size(mh);
+		uint32_t drops = *rxq_drops;
+		unsigned len = sc->rx[i].msg_len, seg = rx_control(mh, &drops);
 		char *p = sc->iov[i].iov_base;
+
+		if (drops != *rxq_drops) {
+			/* the kernel's running count for this socket (wraps at 2^32) */
+			CTR_ADD(l->st->drops[DROP_RCVBUF], (uint64_t)(uint32_t)(drops - *rxq_drops));
+			*rxq_drops = drops;
+		}
 
 		if (mh->msg_flags & MSG_TRUNC) {
 			CTR_ADD(l->st->drops[DROP_OVERSIZE], 1);
@@ -176,12 +194,14 @@ static int rx_split(struct udp_listener *l, struct udp_scratch *sc, int n)
 	return k;
 }
 
-/* Asks for coalesced receives where the kernel offers UDP GRO; harmless where it does not. */
-static void gro_enable(int fd)
+/* Asks for coalesced receives where the kernel offers UDP GRO (harmless where it does not)
+ * and for the count of datagrams dropped on a full receive buffer. */
+static void rx_options(int fd)
 {
 	int one = 1;
 
 	setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one));
 }
 
 /* ---- sessions ---- */
@@ -299,7 +319,7 @@ static void on_sess_readable(struct io *io, uint32_t events)
 				count_recv_error(l, errno, "reply");
 			return;
 		}
-		k = rx_split(l, sc, n);
+		k = rx_split(l, sc, n, &s->rxq_drops);
 		sess_table_touch(&l->tab, &s->node, loop_now(l->w->loop));
 		if (s->local.family) {
 			sc->tx.extra_cmsg = sc->reply_ctl;
@@ -325,11 +345,10 @@ static int sess_socket(struct udp_listener *l, int *out)
 		if (fd < 0)
 			return -errno;
 		if (r->o.sock.sndbuf)
-			setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &r->o.sock.sndbuf, sizeof(int));
-		if (r->o.sock.rcvbuf)
-			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &r->o.sock.rcvbuf, sizeof(int));
+			sock_set_buf(fd, SO_SNDBUF, r->o.sock.sndbuf);
+		sock_set_buf(fd, SO_RCVBUF, r->o.sock.rcvbuf ? r->o.sock.rcvbuf : UDP_SESSION_RCVBUF_BYTES);
 		if (connect(fd, sa, sockaddr_len(sa)) == 0) {
-			gro_enable(fd);
+			rx_options(fd);
 			*out = fd;
 			return 0;
 		}
@@ -339,17 +358,21 @@ static int sess_socket(struct udp_listener *l, int *out)
 	return err;
 }
 
-/* Makes room when the rule is at --max-sessions: the least recently active goes. */
+/*
+ * Makes room when this worker holds its share of --max-sessions: its least recently
+ * active session goes. Each worker owns its sessions (a client stays on one worker), so
+ * the limit is split between them instead of being shared under a lock.
+ */
 static bool sess_make_room(struct udp_listener *l)
 {
 	struct rule *r = l->rule;
 	struct sess_node *old;
 
-	if (__atomic_load_n(&r->active, __ATOMIC_RELAXED) < r->o.max_sessions)
+	if (l->tab.count < l->quota)
 		return true;
 	old = sess_table_oldest(&l->tab);
 	if (!old)
-		return false;	/* the sessions are on other workers */
+		return false;
 	if (loop_now(l->w->loop) - old->last_ms >= r->o.udp_timeout_ms)
 		CTR_ADD(l->st->sess_expired, 1);
 	else
@@ -372,7 +395,7 @@ static struct udp_sess *sess_open(struct udp_listener *l, const struct sockaddr 
 	}
 	err = sess_socket(l, &fd);
 	if (err) {
-		CTR_ADD(l->st->drops[DROP_NO_SESSION], 1);
+		CTR_ADD(l->st->drops[err == -EMFILE || err == -ENFILE ? DROP_NO_FDS : DROP_NO_SESSION], 1);
 		LOG_RL(LOG_WARN, "%s: upstream socket: %s", l->rule->desc, strerror(-err));
 		return NULL;
 	}
@@ -431,7 +454,7 @@ static void on_listener_readable(struct io *io, uint32_t events)
 				count_recv_error(l, errno, "receive");
 			return;
 		}
-		k = rx_split(l, sc, n);
+		k = rx_split(l, sc, n, &l->rxq_drops);
 		for (int j = 0; j < k; j++) {
 			int i = sc->seg_msg[j];
 			const struct sockaddr *from = &sc->from[i].sa;
@@ -496,9 +519,10 @@ int udp_listener_start(struct worker *w, struct rule *r, int fd)
 	l->rule = r;
 	l->st = &r->stats[w->id];
 	l->max_dgram = r->o.max_datagram ? r->o.max_datagram : UDP_BUF_BYTES - 1;
+	l->quota = MAX(r->o.max_sessions / r->nworkers, 1u);
 	l->io.fd = fd;
 	l->io.cb = on_listener_readable;
-	gro_enable(fd);
+	rx_options(fd);
 	l->family = r->listen.addrs[0].ss_family;
 	if (sockaddr_is_wildcard((const struct sockaddr *)&r->listen.addrs[0])) {
 		err = pktinfo_enable(fd, l->family);

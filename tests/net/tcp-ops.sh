@@ -198,6 +198,22 @@ sighup_adds_rule_while_transfer_continues() {
 	ferry_alive
 }
 
+# a rule whose options change is removed and added again on the same port: the new one
+# must get the port even though the old listener is still closing (default: 2 workers)
+sighup_changed_rule_keeps_its_port() {
+	local conf=$T/hup3.conf i
+	printf 'tcp://%s:7150 tcp://%s:%s\n' "$F4C" "$S4" $ECHO >"$conf"
+	ferry_up "$NS_F" 7150 --workers 2 -c "$conf"
+	for i in 1 2 3 4 5; do
+		printf 'tcp://%s:7150 tcp://%s:%s --idle-timeout %s\n' "$F4C" "$S4" $ECHO $((30 + i)) >"$conf"
+		kill -HUP "$FERRY_PID"
+		sleep 0.3
+		transfer "$NS_C" "$F4C" 7150 $((64 << 10))
+	done
+	grep -q "in use" "$FERRY_ERR" && fail "a reload lost the port: $(grep 'in use' "$FERRY_ERR" | head -n1)"
+	ferry_alive
+}
+
 sighup_removes_rule_and_drains() {
 	local conf=$T/hup2.conf xpid out sha
 	printf 'tcp://%s:7140 tcp://%s:%s\ntcp://%s:7141 tcp://%s:%s\n' "$F4C" "$S4" $ECHO "$F4C" "$S4" $ECHO >"$conf"
@@ -364,6 +380,7 @@ run_case signals_exit_cleanly_with_connections_open
 run_case drain_timeout_lets_transfers_finish
 run_case daemon_and_pidfile_lifecycle
 run_case sighup_adds_rule_while_transfer_continues
+run_case sighup_changed_rule_keeps_its_port
 run_case sighup_removes_rule_and_drains
 run_case user_group_drop_privileges_on_all_threads
 run_case workers_2_serve_50_connections
