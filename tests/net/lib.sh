@@ -162,12 +162,12 @@ tool() {
 	timeout -k 5 90 ip netns exec "$ns" "$PY" "$TCPTOOL" "$@"
 }
 
-# wait_tcp_listen NS PORT [PID]: wait up to 5 s for a TCP listener on PORT in NS
-# (gives up early when PID, the process expected to listen, has exited)
-wait_tcp_listen() {
-	local ns=$1 port=$2 pid=${3:-} i
+# wait_listen -t|-u NS PORT [PID]: wait up to 5 s for a TCP listener (-t) or a bound UDP
+# socket (-u) on PORT in NS (gives up early when PID, the process expected to listen, has exited)
+wait_listen() {
+	local proto=$1 ns=$2 port=$3 pid=${4:-} i
 	for i in $(seq 1 50); do
-		nsx "$ns" ss -Hltn "sport = :$port" 2>/dev/null | grep -q . && return 0
+		nsx "$ns" ss -Hl"${proto#-}"n "sport = :$port" 2>/dev/null | grep -q . && return 0
 		if [ -n "$pid" ] && ! alive "$pid"; then
 			return 1
 		fi
@@ -175,6 +175,9 @@ wait_tcp_listen() {
 	done
 	return 1
 }
+
+wait_tcp_listen() { wait_listen -t "$@"; }
+wait_udp_listen() { wait_listen -u "$@"; }
 
 # wait_tcp_closed NS PORT: wait up to 5 s until nothing listens on PORT in NS
 wait_tcp_closed() {

@@ -32,20 +32,6 @@ utool() {
 	timeout -k 5 90 ip netns exec "$ns" "$PY" "$UDPTOOL" "$@"
 }
 
-# wait_udp_listen NS PORT [PID]: wait up to 5 s for a UDP socket bound to PORT in NS
-# (gives up early when PID, the process expected to bind it, has exited)
-wait_udp_listen() {
-	local ns=$1 port=$2 pid=${3:-} i
-	for i in $(seq 1 50); do
-		nsx "$ns" ss -Hlun "sport = :$port" 2>/dev/null | grep -q . && return 0
-		if [ -n "$pid" ] && ! alive "$pid"; then
-			return 1
-		fi
-		sleep 0.1
-	done
-	return 1
-}
-
 # ferry_up_udp NS PORT ARGS...: ferry_start, then fail the case unless UDP PORT is bound
 # within 5 s
 ferry_up_udp() {
