@@ -88,30 +88,40 @@ int sock_udp_bind(const struct sockaddr *sa, const struct sock_opts *o)
 	return fd;
 }
 
-void sock_tcp_tune(int fd, const struct sock_opts *o)
+void sock_tcp_keepalive(int fd, const struct sock_opts *o)
 {
-	/* Errors are ignored on purpose: a missing tuning knob must not drop a connection. */
-	setopt_int(fd, IPPROTO_TCP, TCP_NODELAY, 1);
 	if (o->keepalive) {
 		setopt_int(fd, SOL_SOCKET, SO_KEEPALIVE, 1);
 		setopt_int(fd, IPPROTO_TCP, TCP_KEEPIDLE, (int)o->ka_idle_s);
 		setopt_int(fd, IPPROTO_TCP, TCP_KEEPINTVL, (int)o->ka_intvl_s);
 		setopt_int(fd, IPPROTO_TCP, TCP_KEEPCNT, (int)o->ka_cnt);
 	}
+}
+
+static void sock_tcp_tune_nokeepalive(int fd, const struct sock_opts *o)
+{
+	/* Errors are ignored on purpose: a missing tuning knob must not drop a connection. */
+	setopt_int(fd, IPPROTO_TCP, TCP_NODELAY, 1);
 	if (o->sndbuf)
 		setopt_int(fd, SOL_SOCKET, SO_SNDBUF, o->sndbuf);
 	if (o->rcvbuf)
 		setopt_int(fd, SOL_SOCKET, SO_RCVBUF, o->rcvbuf);
 }
 
-int sock_tcp_connect(const struct sockaddr *sa, const struct sock_opts *o, int *out)
+void sock_tcp_tune(int fd, const struct sock_opts *o)
+{
+	sock_tcp_tune_nokeepalive(fd, o);
+	sock_tcp_keepalive(fd, o);
+}
+
+int sock_tcp_connect_nokeepalive(const struct sockaddr *sa, const struct sock_opts *o, int *out)
 {
 	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
 	*out = -1;
 	if (fd < 0)
 		return -errno;
-	sock_tcp_tune(fd, o);
+	sock_tcp_tune_nokeepalive(fd, o);
 	if (connect(fd, sa, sockaddr_len(sa)) && errno != EINPROGRESS) {
 		int err = -errno;
 

@@ -18,10 +18,12 @@ int sock_tcp_listen(const struct sockaddr *sa, const struct sock_opts *o, int ba
 void sock_set_buf(int fd, int name, int bytes);
 /* Bound, non-blocking UDP socket; big default receive buffer (bursts), returns fd or -errno. */
 int sock_udp_bind(const struct sockaddr *sa, const struct sock_opts *o);
-/* Starts a non-blocking connect; *fd is set even when it returns -EINPROGRESS (=0 here). */
-int sock_tcp_connect(const struct sockaddr *sa, const struct sock_opts *o, int *fd);
 /* Per-connection options: nodelay, keepalive, buffers (listeners pass them on to accepted sockets). */
 void sock_tcp_tune(int fd, const struct sock_opts *o);
+/* Only the keepalive part of sock_tcp_tune (four setsockopt calls). */
+void sock_tcp_keepalive(int fd, const struct sock_opts *o);
+/* Starts a non-blocking connect with nodelay and buffers set, keepalive left to the caller. */
+int sock_tcp_connect_nokeepalive(const struct sockaddr *sa, const struct sock_opts *o, int *fd);
 /* Closes with an RST instead of a FIN (SO_LINGER 0). */
 void sock_close_reset(int fd);
 int sock_error(int fd);

@@ -35,6 +35,13 @@
  * switches the direction to splice() until reads get small again (HAProxy's splice-auto).
  */
 #define TCP_SMALL_BUF_BYTES 16384
+/*
+ * Keepalive on the upstream socket costs four setsockopt() calls. Probes only matter after
+ * --keepalive-idle seconds of silence, so they are switched on once a connection has lived
+ * this long: short connections (most of a connection-rate load) never pay for them. The
+ * client side inherits keepalive from the listener for free.
+ */
+#define TCP_KEEPALIVE_DEFER_MS 1000
 /* How long a listener stays paused when no fd at all can be had. */
 #define TCP_ACCEPT_PAUSE_MS 100
 
@@ -79,6 +86,7 @@ struct tcp_conn {
 	struct defer free_later;
 	struct list link;
 	uint64_t last_active_ms;
+	uint64_t keepalive_at_ms;	/* when to switch keepalive on upstream; 0 = done or off */
 	int32_t addr_delta;	/* -b: added to the target address (base-address mode) */
 	uint8_t addr_idx;	/* target address being tried */
 	uint8_t state;
@@ -374,6 +382,21 @@ static void conn_fail(struct tcp_conn *c, enum rule_drop why, int err)
 	conn_close(c, true);
 }
 
+/* Relaying: the timer serves the deferred keepalive and the idle timeout, whichever is first. */
+static void conn_arm_timer(struct tcp_conn *c)
+{
+	struct worker *w = conn_worker(c);
+	uint32_t idle = c->lst->rule->o.idle_timeout_ms;
+	uint64_t when = c->keepalive_at_ms ? c->keepalive_at_ms : UINT64_MAX;
+
+	if (idle)
+		when = MIN(when, c->last_active_ms + idle);
+	if (when == UINT64_MAX)
+		timer_cancel(w->loop, &c->timer);
+	else
+		timer_arm_at(w->loop, &c->timer, when);
+}
+
 static void conn_connected(struct tcp_conn *c)
 {
 	struct worker *w = conn_worker(c);
@@ -381,10 +404,8 @@ static void conn_connected(struct tcp_conn *c)
 
 	c->state = CONN_RELAYING;
 	c->last_active_ms = loop_now(w->loop);
-	if (o->idle_timeout_ms)
-		timer_arm(w->loop, &c->timer, o->idle_timeout_ms);
-	else
-		timer_cancel(w->loop, &c->timer);
+	c->keepalive_at_ms = o->sock.keepalive ? c->last_active_ms + TCP_KEEPALIVE_DEFER_MS : 0;
+	conn_arm_timer(c);
 	conn_pump(c);
 }
 
@@ -448,13 +469,17 @@ static void on_conn_timer(struct timer *t)
 			conn_fail(c, DROP_CONNECT_TIMEOUT, ETIMEDOUT);
 		return;
 	}
+	if (c->keepalive_at_ms && loop_now(w->loop) >= c->keepalive_at_ms) {
+		sock_tcp_keepalive(c->srv.io.fd, &c->lst->rule->o.sock);
+		c->keepalive_at_ms = 0;
+	}
 	/* the idle deadline moves with traffic; check it here instead of re-arming per byte */
-	if (loop_now(w->loop) - c->last_active_ms < idle) {
-		timer_arm_at(w->loop, t, c->last_active_ms + idle);
+	if (idle && loop_now(w->loop) - c->last_active_ms >= idle) {
+		log_debug("%s: closing idle connection", c->lst->rule->desc);
+		conn_close(c, false);
 		return;
 	}
-	log_debug("%s: closing idle connection", c->lst->rule->desc);
-	conn_close(c, false);
+	conn_arm_timer(c);
 }
 
 /* Tries the next target address; returns 0 while an attempt is under way. */
@@ -470,7 +495,7 @@ static int conn_connect_next(struct tcp_conn *c)
 		int fd;
 
 		conn_target_addr(c, &sa);
-		err = sock_tcp_connect((struct sockaddr *)&sa, &r->o.sock, &fd);
+		err = sock_tcp_connect_nokeepalive((struct sockaddr *)&sa, &r->o.sock, &fd);
 		if (!err) {
 			c->srv.io.fd = fd;
 			c->srv.readable = c->srv.writable = false;

@@ -219,6 +219,7 @@ socket_options_apply_to_both_sockets() {
 	tool "$NS_C" hold "$F4C" 7015 --conns 1 --secs 3 --timeout 5 >"$T/hold.out" 2>&1 &
 	hold_pid=$!
 	wait_line "$T/hold.out" '^held' $hold_pid || fail "no connection: $(cat "$T/hold.out")"
+	sleep 1.5	# keepalive on the upstream side is switched on after the first second
 	cli=$(sock_lines "$NS_F" "sport = :7015")
 	srv=$(sock_lines "$NS_F" "dport = :$ECHO")
 	for n in cli srv; do
