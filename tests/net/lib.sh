@@ -292,16 +292,19 @@ ferry_start() {
 	FERRY_PID=$!
 }
 
-# ferry_up NS PORT ARGS...: ferry_start, then fail the case unless PORT listens within 5 s
+# ferry_up [-u] NS PORT ARGS...: ferry_start, then fail the case unless PORT listens (TCP;
+# with -u: a UDP socket is bound to it) within 5 s
 ferry_up() {
-	local ns=$1 port=$2 rc
+	local proto=-t ns port rc
+	if [ "$1" = -u ]; then proto=-u; shift; fi
+	ns=$1 port=$2
 	shift 2
 	ferry_start "$ns" "$@"
-	wait_tcp_listen "$ns" "$port" "$FERRY_PID" && return 0
+	wait_listen "$proto" "$ns" "$port" "$FERRY_PID" && return 0
 	if ! alive "$FERRY_PID"; then
 		wait "$FERRY_PID" 2>/dev/null
 		rc=$?
-		fail "ferry $* exited with status $rc instead of listening on port $port"
+		fail "$(basename "${FERRY_BIN:-$FERRY}") $* exited with status $rc instead of listening on port $port"
 	fi
 	fail "ferry $* does not listen on port $port after 5 s"
 }

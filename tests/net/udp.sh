@@ -32,21 +32,6 @@ utool() {
 	timeout -k 5 90 ip netns exec "$ns" "$PY" "$UDPTOOL" "$@"
 }
 
-# ferry_up_udp NS PORT ARGS...: ferry_start, then fail the case unless UDP PORT is bound
-# within 5 s
-ferry_up_udp() {
-	local ns=$1 port=$2 rc
-	shift 2
-	ferry_start "$ns" "$@"
-	wait_udp_listen "$ns" "$port" "$FERRY_PID" && return 0
-	if ! alive "$FERRY_PID"; then
-		wait "$FERRY_PID" 2>/dev/null
-		rc=$?
-		fail "$(basename "${FERRY_BIN:-$FERRY}") $* exited with status $rc instead of binding UDP port $port"
-	fi
-	fail "$(basename "${FERRY_BIN:-$FERRY}") $* does not bind UDP port $port after 5 s"
-}
-
 # udp_server MODE PORT [ARGS...]: start a udptool server in S on [::]:PORT; its log (one
 # line per new sender) is $T/srv-PORT.log. Servers started inside a case end with it.
 udp_server() {
@@ -170,7 +155,7 @@ client_cannot_reach_server_directly() {
 # 1
 stream_10000_datagrams_of_every_size_intact_in_order() {
 	local out bytes
-	ferry_up_udp "$NS_F" 8001 "udp://$F4C:8001" "udp://$S4:$ECHO"
+	ferry_up -u "$NS_F" 8001 "udp://$F4C:8001" "udp://$S4:$ECHO"
 	# two in flight: order is tested, and two datagrams of any size fit a default socket
 	# buffer (208 KiB); four do not: see the next case
 	out=$(utool "$NS_C" stream "$F4C" 8001 --count 10000 --min 1 --max 65507 --window 2 \
@@ -189,7 +174,7 @@ stream_10000_datagrams_of_every_size_intact_in_order() {
 # session socket's.
 burst_of_4_large_replies_is_not_lost() {
 	local out before after
-	ferry_up_udp "$NS_F" 8013 "udp://$F4C:8013" "udp://$S4:$ECHO"
+	ferry_up -u "$NS_F" 8013 "udp://$F4C:8013" "udp://$S4:$ECHO"
 	before=$(rcvbuf_errors "$NS_F")
 	out=$(utool "$NS_C" stream "$F4C" 8013 --count 1000 --min 32768 --max 65507 --window 4 \
 		--seed 3 --timeout 60 2>&1) || {
@@ -205,7 +190,7 @@ burst_of_4_large_replies_is_not_lost() {
 clients_64_each_get_only_their_own_replies_from_the_listen_address() {
 	local out
 	udp_server echo 6002 || fail "echo server on 6002"
-	ferry_up_udp "$NS_F" 8002 "udp://$F4C:8002" "udp://$S4:6002"
+	ferry_up -u "$NS_F" 8002 "udp://$F4C:8002" "udp://$S4:6002"
 	out=$(utool "$NS_C" clients "$F4C" 8002 --clients 64 --count 16 --min 1 --max 16384 --timeout 30 2>&1) ||
 		fail "$out"
 	[ "$(peers_seen 6002)" = 64 ] || fail "the server saw $(peers_seen 6002) upstream sockets for 64 clients"
@@ -216,7 +201,7 @@ clients_64_each_get_only_their_own_replies_from_the_listen_address() {
 # 3
 idle_timeout_expires_session_and_next_datagram_opens_a_new_one() {
 	local p1 p1b p2
-	ferry_up_udp "$NS_F" 8003 -t 1 "udp://$F4C:8003" "udp://$S4:$PEER"
+	ferry_up -u "$NS_F" 8003 -t 1 "udp://$F4C:8003" "udp://$S4:$PEER"
 	upstream_port p1 "$NS_C" "$F4C" 8003 41003 first
 	# control: while the session lives, the same client keeps its upstream socket
 	upstream_port p1b "$NS_C" "$F4C" 8003 41003 again
@@ -234,7 +219,7 @@ idle_timeout_expires_session_and_next_datagram_opens_a_new_one() {
 # 4 (one worker: one session table, so the rule's LRU is that table's)
 max_sessions_evicts_the_least_recently_active() {
 	local pa pb pc pd pe pa3 pb2 out
-	ferry_up_udp "$NS_F" 8004 --workers 1 --max-sessions 4 "udp://$F4C:8004" "udp://$S4:$PEER"
+	ferry_up -u "$NS_F" 8004 --workers 1 --max-sessions 4 "udp://$F4C:8004" "udp://$S4:$PEER"
 	upstream_port pa "$NS_C" "$F4C" 8004 41041 A1
 	upstream_port pb "$NS_C" "$F4C" 8004 41042 B1
 	upstream_port pc "$NS_C" "$F4C" 8004 41043 C1
@@ -268,7 +253,7 @@ max_sessions_evicts_the_least_recently_active() {
 max_sessions_with_2_workers_splits_the_limit_and_evicts_per_worker() {
 	local i p active
 	local -a ports
-	ferry_up_udp "$NS_F" 8014 --workers 2 --max-sessions 4 "udp://$F4C:8014" "udp://$S4:$PEER"
+	ferry_up -u "$NS_F" 8014 --workers 2 --max-sessions 4 "udp://$F4C:8014" "udp://$S4:$PEER"
 	for i in $(seq 1 12); do
 		upstream_port p "$NS_C" "$F4C" 8014 $((41400 + i)) "client$i"
 		ports[i]=$p
@@ -288,7 +273,7 @@ max_sessions_with_2_workers_splits_the_limit_and_evicts_per_worker() {
 closed_target_port_costs_no_cpu_and_session_resumes() {
 	local out hz t0 t1 used limit
 	hz=$(getconf CLK_TCK)
-	ferry_up_udp "$NS_F" 8005 "udp://$F4C:8005" "udp://$S4:6005"
+	ferry_up -u "$NS_F" 8005 "udp://$F4C:8005" "udp://$S4:6005"
 	[ -z "$(nsx "$NS_S" ss -Hlun "sport = :6005")" ] || fail "something listens on $S4:6005"
 	out=$(utool "$NS_C" blast "$F4C" 8005 --sport 41005 --rate 200 --secs 2 2>&1) || fail "blast: $out"
 	t0=$(cpu_ticks "$FERRY_PID")
@@ -310,7 +295,7 @@ closed_target_port_costs_no_cpu_and_session_resumes() {
 ipv6_client_to_ipv4_target() {
 	local out
 	udp_server echo 6006 || fail "echo server on 6006"
-	ferry_up_udp "$NS_F" 8006 "udp://[$F6C]:8006" "udp://$S4:6006"
+	ferry_up -u "$NS_F" 8006 "udp://[$F6C]:8006" "udp://$S4:6006"
 	out=$(utool "$NS_C" stream "$F6C" 8006 --count 300 --min 1 --max 65507 --window 2 --timeout 30 2>&1) || fail "$out"
 	grep -qF "\"peer\": \"$F4S:" "$T/srv-6006.log" ||
 		fail "server did not see ferry's IPv4 address: $(head -n 3 "$T/srv-6006.log")"
@@ -321,7 +306,7 @@ ipv6_client_to_ipv4_target() {
 ipv4_client_to_ipv6_target() {
 	local out
 	udp_server echo 6016 || fail "echo server on 6016"
-	ferry_up_udp "$NS_F" 8016 "udp://$F4C:8016" "udp://[$S6]:6016"
+	ferry_up -u "$NS_F" 8016 "udp://$F4C:8016" "udp://[$S6]:6016"
 	out=$(utool "$NS_C" stream "$F4C" 8016 --count 300 --min 1 --max 65507 --window 2 --timeout 30 2>&1) || fail "$out"
 	grep -qF "\"peer\": \"[$F6S]:" "$T/srv-6016.log" ||
 		fail "server did not see ferry's IPv6 address: $(head -n 3 "$T/srv-6016.log")"
@@ -334,7 +319,7 @@ udpfwd_alias_accepts_portfwd_options() {
 	local out p1 p1b p2 rc bad
 	[ -x "$UDPFWD" ] || fail "$UDPFWD missing (make should create the symlink)"
 	# portfwd's command line, options after the addresses; -t 1 is honoured as in case 3
-	FERRY_BIN=$UDPFWD ferry_up_udp "$NS_F" 8007 "$F4C:8007" "$S4:$PEER" -t 1 -H 128 -r -R
+	FERRY_BIN=$UDPFWD ferry_up -u "$NS_F" 8007 "$F4C:8007" "$S4:$PEER" -t 1 -H 128 -r -R
 	upstream_port p1 "$NS_C" "$F4C" 8007 41007 first
 	upstream_port p1b "$NS_C" "$F4C" 8007 41007 again
 	[ "$p1" = "$p1b" ] || fail "udpfwd: a live session changed upstream port: $p1 -> $p1b"
@@ -346,7 +331,7 @@ udpfwd_alias_accepts_portfwd_options() {
 	[ "$p2" != "$p1" ] || fail "udpfwd -t 1: session not renewed after 1.5 s idle (port $p1)"
 	ferry_stop TERM || fail "udpfwd did not exit cleanly on SIGTERM"
 	# the brief's command line, options before and after: forwards (echo, 20 KB)
-	FERRY_BIN=$UDPFWD ferry_up_udp "$NS_F" 8017 -t 5 "$F4C:8017" "$S4:$ECHO" -H 128 -r -R
+	FERRY_BIN=$UDPFWD ferry_up -u "$NS_F" 8017 -t 5 "$F4C:8017" "$S4:$ECHO" -H 128 -r -R
 	ask out "$NS_C" "$F4C" 8017 0 udpfwd --size 20000
 	ferry_stop TERM || fail "udpfwd did not exit cleanly on SIGTERM"
 	# -H takes a value and checks it: a bucket count of 0 or "x" is a usage error naming -H
@@ -359,13 +344,13 @@ udpfwd_alias_accepts_portfwd_options() {
 	rc=$?
 	[ $rc = 2 ] && grep -qF -- "-t" <<<"$out" || fail "udpfwd -t 0: exit $rc, '$out'; expected 2 naming -t"
 	# -o: IPV6_V6ONLY on a wildcard IPv6 listener: IPv6 clients only
-	FERRY_BIN=$UDPFWD ferry_up_udp "$NS_F" 8037 "[::]:8037" "$S4:$ECHO" -o
+	FERRY_BIN=$UDPFWD ferry_up -u "$NS_F" 8037 "[::]:8037" "$S4:$ECHO" -o
 	ask out "$NS_C" "$F6C" 8037 0 v6-client --size 1000
 	utool "$NS_C" ask "$F4C" 8037 --timeout 1 --expect-none >/dev/null 2>&1 ||
 		fail "udpfwd -o on [::]: an IPv4 client was forwarded"
 	ferry_stop TERM || fail "udpfwd did not exit cleanly on SIGTERM"
 	# control: without -o the same listener is dual-stack (IPv4 clients as v4-mapped keys)
-	FERRY_BIN=$UDPFWD ferry_up_udp "$NS_F" 8047 "[::]:8047" "$S4:$ECHO"
+	FERRY_BIN=$UDPFWD ferry_up -u "$NS_F" 8047 "[::]:8047" "$S4:$ECHO"
 	ask out "$NS_C" "$F4C" 8047 0 v4-client --size 1000
 	ask out "$NS_C" "$F6C" 8047 0 v6-client --size 1000
 	ferry_alive
@@ -375,7 +360,7 @@ udpfwd_alias_accepts_portfwd_options() {
 workers_2_spread_32_sessions_without_duplicates() {
 	local out n
 	udp_server echo 6008 || fail "echo server on 6008"
-	ferry_up_udp "$NS_F" 8008 --workers 2 "udp://$F4C:8008" "udp://$S4:6008"
+	ferry_up -u "$NS_F" 8008 --workers 2 "udp://$F4C:8008" "udp://$S4:6008"
 	n=$(nsx "$NS_F" ss -Hlun "sport = :8008" | wc -l)
 	[ "$n" = 2 ] || fail "$n sockets bound to 8008 with --workers 2, expected 2 (one per worker)"
 	worker_wakeups >"$T/wakeups.before"
@@ -395,18 +380,18 @@ workers_2_spread_32_sessions_without_duplicates() {
 # 9
 datagram_sizes_pass_whole_and_max_datagram_drops_larger() {
 	local out
-	ferry_up_udp "$NS_F" 8009 "udp://$F4C:8009" "udp://$S4:$ECHO"
+	ferry_up -u "$NS_F" 8009 "udp://$F4C:8009" "udp://$S4:$ECHO"
 	ask out "$NS_C" "$F4C" 8009 0 big --size 60000
 	ask out "$NS_C" "$F4C" 8009 0 max-v4 --size 65507
 	ask out "$NS_C" "$F4C" 8009 0 "" --size 0
 	expect_stats rules.0.dgrams_up=3 rules.0.dgrams_down=3 rules.0.bytes_up=125507 rules.0.drops.oversize=0
 	ferry_stop TERM
 	# IPv6 carries 20 bytes more
-	ferry_up_udp "$NS_F" 8019 "udp://[$F6C]:8019" "udp://[$S6]:$ECHO"
+	ferry_up -u "$NS_F" 8019 "udp://[$F6C]:8019" "udp://[$S6]:$ECHO"
 	ask out "$NS_C" "$F6C" 8019 0 max-v6 --size 65527
 	ferry_stop TERM
 	# --max-datagram 1000: 1000 bytes pass, 1001 are dropped and counted, nothing truncated
-	ferry_up_udp "$NS_F" 8029 --max-datagram 1000 "udp://$F4C:8029" "udp://$S4:$ECHO"
+	ferry_up -u "$NS_F" 8029 --max-datagram 1000 "udp://$F4C:8029" "udp://$S4:$ECHO"
 	ask out "$NS_C" "$F4C" 8029 0 limit --size 1000
 	out=$(utool "$NS_C" ask "$F4C" 8029 --size 1001 --timeout 1 --expect-none 2>&1) ||
 		fail "1001 bytes with --max-datagram 1000: $out"
@@ -414,7 +399,7 @@ datagram_sizes_pass_whole_and_max_datagram_drops_larger() {
 	ferry_stop TERM
 	# the limit holds for replies too: the server answers 1001 bytes to a small datagram
 	udp_server peer 6009 --pad 1001 || fail "peer server on 6009"
-	ferry_up_udp "$NS_F" 8039 --max-datagram 1000 "udp://$F4C:8039" "udp://$S4:6009"
+	ferry_up -u "$NS_F" 8039 --max-datagram 1000 "udp://$F4C:8039" "udp://$S4:6009"
 	out=$(utool "$NS_C" ask "$F4C" 8039 --size 10 --timeout 1 --expect-none 2>&1) ||
 		fail "1001-byte reply with --max-datagram 1000: $out"
 	[ "$(peers_seen 6009)" = 1 ] || fail "the small datagram did not reach the server"
@@ -431,7 +416,7 @@ datagram_sizes_pass_whole_and_max_datagram_drops_larger() {
 equal_sized_bursts_keep_datagram_boundaries() {
 	local out bad="" sizes before after mtu_out
 	ip -n "$NS_F" addr add 10.77.1.3/24 dev vfc 2>/dev/null
-	ferry_up_udp "$NS_F" 8030 "udp://$F4C:8030" "udp://$S4:$ECHO"
+	ferry_up -u "$NS_F" 8030 "udp://$F4C:8030" "udp://$S4:$ECHO"
 	before=$(udp_out_datagrams "$NS_F")
 	for sizes in 1 1452 1473 1000,1000,1000,1000,400 1200,1200,1200,7; do
 		out=$(utool "$NS_C" stream "$F4C" 8030 --sizes $sizes --count 1000 --window 32 --timeout 30 2>&1) ||
@@ -440,11 +425,11 @@ equal_sized_bursts_keep_datagram_boundaries() {
 	after=$(udp_out_datagrams "$NS_F")
 	echo "  ferry relayed 10000 datagrams with $((after - before)) UDP sends (fewer: GSO was used)"
 	ferry_stop TERM
-	ferry_up_udp "$NS_F" 8031 "udp://[$F6C]:8031" "udp://[$S6]:$ECHO"
+	ferry_up -u "$NS_F" 8031 "udp://[$F6C]:8031" "udp://[$S6]:$ECHO"
 	out=$(utool "$NS_C" stream "$F6C" 8031 --sizes 1452,1452,1452,100 --count 1000 --window 32 --timeout 30 2>&1) ||
 		bad="$bad | IPv6: $out"
 	ferry_stop TERM
-	ferry_up_udp "$NS_F" 8032 "udp://0.0.0.0:8032" "udp://$S4:$ECHO"
+	ferry_up -u "$NS_F" 8032 "udp://0.0.0.0:8032" "udp://$S4:$ECHO"
 	out=$(utool "$NS_C" stream 10.77.1.3 8032 --sizes 1400 --count 1000 --window 32 --timeout 30 2>&1) ||
 		bad="$bad | wildcard listener, second address: $out"
 	# the client link at MTU 1280: 1452-byte segments no longer fit
@@ -463,7 +448,7 @@ equal_sized_bursts_keep_datagram_boundaries() {
 gso_senders_datagrams_relayed_one_by_one() {
 	local out bad="" sizes
 	udp_server echo 6033 --gso || fail "GSO echo server on 6033"
-	ferry_up_udp "$NS_F" 8033 "udp://$F4C:8033" "udp://$S4:6033"
+	ferry_up -u "$NS_F" 8033 "udp://$F4C:8033" "udp://$S4:6033"
 	for sizes in 1200 1000,1000,1000,300 1 1452 0,5,0; do
 		out=$(utool "$NS_C" stream "$F4C" 8033 --gso --sizes $sizes --count 1000 --window 32 --timeout 30 2>&1) ||
 			bad="$bad | sizes $sizes: $out"
@@ -478,7 +463,7 @@ gso_senders_datagrams_relayed_one_by_one() {
 sighup_keeps_sessions_of_unchanged_rule_and_starts_new_rule() {
 	local conf=$T/udp-hup.conf p1 p1b p2 ino
 	printf '# udp reload test\nudp://%s:8010 udp://%s:%s\n' "$F4C" "$S4" $PEER >"$conf"
-	ferry_up_udp "$NS_F" 8010 -c "$conf"
+	ferry_up -u "$NS_F" 8010 -c "$conf"
 	ino=$(listener_inodes 8010)
 	upstream_port p1 "$NS_C" "$F4C" 8010 41010 before-reload
 	printf '# udp reload test\nudp://%s:8010 udp://%s:%s\nudp://%s:8011 udp://[%s]:%s -t 5   # added\n' \
@@ -499,7 +484,7 @@ sighup_keeps_sessions_of_unchanged_rule_and_starts_new_rule() {
 sighup_changed_udp_rule_rebinds_its_port() {
 	local conf=$T/udp-hup2.conf p1 p2 out
 	printf 'udp://%s:8018 udp://%s:%s -t 30\n' "$F4C" "$S4" $PEER >"$conf"
-	ferry_up_udp "$NS_F" 8018 -c "$conf"
+	ferry_up -u "$NS_F" 8018 -c "$conf"
 	upstream_port p1 "$NS_C" "$F4C" 8018 41018 before-change
 	# sessions on both workers: closing them is work the old rule must finish first
 	out=$(utool "$NS_C" clients "$F4C" 8018 --clients 64 --count 1 --max 100 --any-reply --timeout 10 2>&1) || fail "$out"
@@ -521,12 +506,12 @@ wildcard_listener_replies_from_the_address_the_client_used() {
 	local out bad="" dst
 	ip -n "$NS_F" addr add 10.77.1.3/24 dev vfc 2>/dev/null
 	ip -n "$NS_F" addr add fd77:1::3/64 dev vfc nodad 2>/dev/null
-	ferry_up_udp "$NS_F" 8012 "udp://0.0.0.0:8012" "udp://$S4:$ECHO"
+	ferry_up -u "$NS_F" 8012 "udp://0.0.0.0:8012" "udp://$S4:$ECHO"
 	for dst in "$F4C" 10.77.1.3; do
 		out=$(utool "$NS_C" ask "$dst" 8012 --size 100 --timeout 2 2>&1) || bad="$bad | 0.0.0.0:8012 asked at $dst: $out"
 	done
 	ferry_stop TERM
-	ferry_up_udp "$NS_F" 8022 "udp://[::]:8022" "udp://$S4:$ECHO"
+	ferry_up -u "$NS_F" 8022 "udp://[::]:8022" "udp://$S4:$ECHO"
 	for dst in "$F6C" fd77:1::3 "$F4C" 10.77.1.3; do
 		out=$(utool "$NS_C" ask "$dst" 8022 --size 100 --timeout 2 2>&1) || bad="$bad | [::]:8022 asked at $dst: $out"
 	done
