@@ -226,8 +226,7 @@ static void sess_close(struct udp_sess *s)
 		return;
 	s->closed = true;
 	timer_cancel(w->loop, &s->timer);
-	loop_del(w->loop, &s->io);
-	close(s->io.fd);
+	close(s->io.fd);	/* also takes it out of epoll: the fd is never dup'ed */
 	sess_table_remove(&l->tab, &s->node);
 	w->nconns--;
 	__atomic_sub_fetch(&l->rule->active, 1, __ATOMIC_RELAXED);
