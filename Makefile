@@ -15,7 +15,7 @@ WARN      := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-protot
 CFLAGS    ?= -O2 -g
 CPPFLAGS  += -D_GNU_SOURCE -DFERRY_VERSION=\"$(VERSION)\" -Isrc
 ALLCFLAGS := -std=c11 $(WARN) $(CFLAGS) -MMD -MP
-LDLIBS    += -lpthread
+LDLIBS    += -lpthread -lm
 
 # every module except the program's entry point; tests link against these
 LIB_SRC   := $(filter-out src/cmd/main.c,$(wildcard src/*/*.c))

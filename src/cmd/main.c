@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include "cmd/args.h"
+#include "cmd/pk_args.h"
+#include "cmd/pk_main.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/util.h"
@@ -514,6 +516,8 @@ int main(int argc, char **argv)
 	sigset_t sigs;
 	int rc;
 
+	if (pk_args_wanted(argc, argv))
+		return pk_main(argc, argv);
 	parse_or_die(&f, argc, argv);
 	log_setup(f.g.log_level, f.g.log_json);
 	f.nworkers = f.g.workers ? f.g.workers : cpu_count();
