@@ -31,7 +31,7 @@ TOOL_BIN  := $(TOOL_SRC:tests/tools/%.c=$(B)/tools/%)
 ALIASES   := tcpfwd udpfwd kcptcp-client kcptcp-server
 SANFLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all run check unit unit-san net fuzz bench install uninstall clean deps deps-test
+.PHONY: all run check unit unit-san net fuzz bench bench-pkthere install uninstall clean deps deps-test
 all: deps $(B)/ferry $(ALIASES:%=$(B)/%)
 
 $(B)/ferry: $(B)/obj/cmd/main.o $(LIB_OBJ)
@@ -84,6 +84,11 @@ fuzz: deps-fuzz $(FUZZ_BIN)
 
 bench: all $(TOOL_BIN) deps-bench
 	bench/run.sh
+	bench/pkthere.sh
+
+# the single-client mode and the ICMP tunnel alone (also the last part of make bench)
+bench-pkthere: all deps-bench
+	bench/pkthere.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1

@@ -251,9 +251,10 @@ static enum icmp_action up_on_reset(struct icmp_up *u, uint64_t now_ms, const st
 		*drop = ICMP_DROP_INVALID_CONTROL;
 		return ICMP_ACT_DROP;
 	}
+	/* a rejected NEGOTIATE is named by its whole key, rejected DATA by its session alone */
 	struct shim_key rejected = { 0, 0, f->rejected_key.session };
-	if (f->rejected_kind == SHIM_REJECTED_NEGOTIATE && f->rejected_key.session == u->cur.key.session)
-		rejected = u->cur.key;
+	if (f->rejected_kind == SHIM_REJECTED_NEGOTIATE)
+		rejected = f->rejected_key.session == u->cur.key.session ? u->cur.key : u->prev.key;
 	u->resets_accepted++;
 	u->prev = u->cur;
 	u->have_prev = true;

@@ -25,8 +25,6 @@
 #define SHIM_SOURCE_BYTES 2
 /* §3.2: DATA and CADENCE bodies start with a u64 session id; CADENCE is nothing else. */
 #define SHIM_SESSION_BYTES 8
-/* §3.3: SessionKey = generation u64 ‖ ordinal u32 ‖ session u64. */
-#define SHIM_KEY_BYTES 20
 /* §3.3 table: exact control body lengths, counted from the version byte. */
 #define SHIM_NEGOTIATE_BODY_BYTES 24
 #define SHIM_RESET_BODY_BYTES 29
@@ -76,6 +74,7 @@ static void put_u64(uint8_t *p, uint64_t v)
 	put_u32(p + 4, (uint32_t)v);
 }
 
+/* §3.3: SessionKey (20 bytes) = generation u64 ‖ ordinal u32 ‖ session u64. */
 static void get_key(const uint8_t *p, struct shim_key *k)
 {
 	k->generation = get_u64(p);
