@@ -38,6 +38,8 @@ static const char usage_ferry[] =
 "       ferry [options] -c FILE        (one rule per line: LISTEN TARGET [rule options])\n"
 "       tcpfwd [-d] [-p PIDFILE] [-b] [-r] [-R] [-6] LOCAL_ADDR:PORT DEST_ADDR:PORT\n"
 "       udpfwd LOCAL_ADDR:PORT DEST_ADDR:PORT [-t SECS] [-d] [-o] [-r] [-R] [-H SIZE] [-p PIDFILE]\n"
+"       ferry --here UDP|ICMP:HOST:ID --there UDP|ICMP:HOST:ID [pkthere options]\n"
+"             (pkthere's single-client forwarder and ICMP tunnel; `ferry --help --here` lists its options)\n"
 "\n"
 "A fast L4 forwarder. IPv6 addresses go in brackets: tcp://[::]:80.\n"
 "\n"
