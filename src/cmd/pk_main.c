@@ -323,7 +323,8 @@ static void pk_stats_line(struct single *s, const struct pk_config *c, uint64_t 
 		return;
 	kv_print(&k, fl);
 	fclose(fl);
-	log_info("%s", line);
+	/* straight to the sink: log_msg() would cut the line at its 1 KiB buffer */
+	pk_log_sink(LOG_INFO, line);
 	free(line);
 }
 

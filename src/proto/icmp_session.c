@@ -77,11 +77,23 @@ static void up_start(struct icmp_up *u, uint64_t now_ms)
 	up_negotiate(u, now_ms, &u->cur);
 }
 
+/* Starts negotiating a reserve session, same generation, next ordinal (§3.4), unless one is under way. */
+static void up_reserve(struct icmp_up *u, uint64_t now_ms)
+{
+	if (u->next_pending || u->next_ready || u->ctl_pending)
+		return;
+	tx_new(u->ids, &u->next, u->cur.key.generation, u->cur.key.ordinal + 1);
+	u->next_pending = true;
+	up_negotiate(u, now_ms, &u->next);
+}
+
 /* Takes the next request sequence of the active session, rolling over when it runs out. */
 static int up_take_seq(struct icmp_up *u, uint64_t now_ms, uint16_t *seq)
 {
 	if (u->cur.next_seq >= ICMP_SEQS_PER_SESSION) {
 		if (!u->next_ready) {
+			/* the reserve may have timed out: without a new one the stall never ends */
+			up_reserve(u, now_ms);
 			u->pool_empty_stalls++;
 			return -ENOSPC;
 		}
@@ -94,13 +106,8 @@ static int up_take_seq(struct icmp_up *u, uint64_t now_ms, uint16_t *seq)
 	*seq = (uint16_t)u->cur.next_seq++;
 	u->cur.last_seq = *seq;
 	u->cur.sent_any = true;
-	if (ICMP_SEQS_PER_SESSION - u->cur.next_seq <= ICMP_ROLLOVER_HEADROOM_SEQS &&
-	    !u->next_pending && !u->next_ready && !u->ctl_pending) {
-		/* A reserve session in the same generation, next ordinal (§3.4). */
-		tx_new(u->ids, &u->next, u->cur.key.generation, u->cur.key.ordinal + 1);
-		u->next_pending = true;
-		up_negotiate(u, now_ms, &u->next);
-	}
+	if (ICMP_SEQS_PER_SESSION - u->cur.next_seq <= ICMP_ROLLOVER_HEADROOM_SEQS)
+		up_reserve(u, now_ms);
 	return 0;
 }
 
@@ -134,7 +141,10 @@ int icmp_up_cadence(struct icmp_up *u, struct icmp_out *o)
 	if (u->state != ICMP_UP_READY)
 		return -EAGAIN;
 	up_frame(u, o, SHIM_CADENCE);
-	/* cadence never starts a reserve negotiation by itself: use the current time 0 */
+	/*
+	 * No clock here: a reserve negotiation this starts gets its time from its first
+	 * icmp_up_poll (see there), so pass a placeholder.
+	 */
 	int err = up_take_seq(u, u->ctl_started_ms, &o->seq);
 	o->f.session = u->cur.key.session;
 	return err;
@@ -144,6 +154,9 @@ int icmp_up_poll(struct icmp_up *u, uint64_t now_ms, struct icmp_out *o)
 {
 	if (!u->ctl_pending)
 		return 0;
+	/* the handshake timeout runs from the first send (icmp_up_cadence queues without a clock) */
+	if (u->ctl_tries == 0)
+		u->ctl_started_ms = u->ctl_due_ms = now_ms;
 	if (now_ms - u->ctl_started_ms >= u->handshake_timeout_ms) {
 		u->ctl_pending = false;
 		if (u->ctl_tx == &u->next) {

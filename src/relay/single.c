@@ -473,6 +473,9 @@ static void to_upstream(struct single_pair *p, struct single_flow *f, const uint
 		queue_frame(p, &p->to_up, &p->usock, true, &o, b, n,
 			    p->u_connected ? NULL : &p->s->o.there.addr, true, rx_ns);
 		disposition(p, "forwarded", b, n);
+		/* near the end of the sequence space this queued the next session's NEGOTIATE */
+		if (f->up.ctl_pending && !f->up.ctl_tries)
+			pair_ctl_poll(p, f);
 		return;
 	}
 	if (r == -EINPROGRESS) {
@@ -488,6 +491,8 @@ static void to_upstream(struct single_pair *p, struct single_flow *f, const uint
 	}
 	CTR_ADD(p->st.c2u.admission_drops, 1);
 	disposition(p, r == -EAGAIN ? "drop-handshake-pending" : "drop-pool-empty", b, n);
+	if (r == -ENOSPC)
+		pair_ctl_poll(p, f);
 }
 
 /* The held datagram goes out once the handshake completed. */
@@ -915,6 +920,8 @@ static void pair_on_cadence(struct timer *t)
 		queue_frame(p, &p->to_up, &p->usock, true, &o, NULL, 0,
 			    p->u_connected ? NULL : &s->o.there.addr, false, 0);
 	}
+	if (f->up.ctl_pending && !f->up.ctl_tries)
+		pair_ctl_poll(p, f);	/* cadence may have used up the space: the next session */
 	pthread_mutex_unlock(&f->mu);
 	txq_flush(p, &p->to_up, &p->st.c2u);
 }
