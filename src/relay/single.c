@@ -529,6 +529,8 @@ static void c2u_udp(struct single_pair *p, struct single_flow *f, unsigned i, ui
 	uint8_t *b = p->riov[i].iov_base;
 	size_t n = p->rmsg[i].msg_len;
 
+	dump_packet(p, "received", "udp", b, n);
+	dump_packet(p, "admission", "udp", b, n);
 	if (!f->locked) {
 		flow_lock_client(p, f, from, false);
 	} else if (!same_addr(from, &f->client)) {
@@ -715,6 +717,8 @@ static void u2c_udp(struct single_pair *p, struct single_flow *f, unsigned i, ui
 	uint8_t *b = p->riov[i].iov_base;
 	size_t n = p->rmsg[i].msg_len;
 
+	dump_packet(p, "received", "udp", b, n);
+	dump_packet(p, "admission", "udp", b, n);
 	if (!p->u_connected && !same_addr(&p->raddr[i], &p->s->o.there.addr)) {
 		CTR_ADD(p->st.ctr[SC_WRONG_PEER], 1);
 		disposition(p, "drop-wrong-peer", b, n);
