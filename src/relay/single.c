@@ -1242,11 +1242,16 @@ int single_start(struct single *s)
 
 void single_stop(struct single *s)
 {
-	for (unsigned i = 0; i < s->npairs; i++) {
+	unsigned i;
+
+	/* a pair sees the stop at its next watchdog tick: tell them all before waiting for one */
+	for (i = 0; i < s->npairs; i++)
+		if (s->pairs[i].started)
+			loop_stop(s->pairs[i].loop);
+	for (i = 0; i < s->npairs; i++) {
 		struct single_pair *p = &s->pairs[i];
 		if (!p->started)
 			continue;
-		loop_stop(p->loop);
 		pthread_join(p->thread, NULL);
 		p->started = false;
 	}

@@ -491,13 +491,24 @@ pk_cleanup() {
 }
 trap pk_cleanup EXIT
 
-# echo_server NS PORT: pk.py echo on [::]:PORT in NS; its counts in $T/echo-PORT.json
+# echo_server NS PORT: start pk.py echo on [::]:PORT in NS (its counts go to
+# $T/echo-PORT.json); the next pk_up or echo_ready waits until it listens
+ECHO_PENDING=()
 echo_server() {
-	local ns=$1 port=$2 pid
+	local ns=$1 port=$2
 	rm -f "$T/echo-$port.json"
 	nsx "$ns" "$PY" "$PK" echo "$port" --stats "$T/echo-$port.json" >>"$T/echo-$port.log" 2>&1 &
-	pid=$!
-	wait_udp_listen "$ns" "$port" $pid || fail "echo server on port $port in $ns does not start"
+	ECHO_PENDING+=("$ns $port $!")
+}
+
+# echo_ready: fail unless the echo servers started since the last call listen within 5 s
+echo_ready() {
+	local e
+	for e in "${ECHO_PENDING[@]}"; do
+		# shellcheck disable=SC2086
+		wait_udp_listen $e || fail "echo server ${e% *} does not start"
+	done
+	ECHO_PENDING=()
 }
 
 # echo_count PORT KEY: rx, rx_bytes or tx of the echo server on PORT (after 0.3 s of quiet)
@@ -514,14 +525,17 @@ pk_up() {
 	shift 2
 	ferry_start "$ns" "$@" --user nobody --debug-fast-stats
 	for i in $(seq 1 50); do
-		grep -q '^\[INFO\] Re-resolve every' "$FERRY_OUT" && break
+		grep -qs '^\[INFO\] Re-resolve every' "$FERRY_OUT" && break
 		alive "$FERRY_PID" || break
 		sleep 0.1
 	done
 	printf -v "${name}_PID" '%s' "$FERRY_PID"
 	printf -v "${name}_OUT" '%s' "$FERRY_OUT"
 	printf -v "${name}_ERR" '%s' "$FERRY_ERR"
-	grep -q '^\[INFO\] Re-resolve every' "$FERRY_OUT" && return 0
+	if grep -qs '^\[INFO\] Re-resolve every' "$FERRY_OUT"; then
+		echo_ready
+		return 0
+	fi
 	if ! alive "$FERRY_PID"; then
 		wait "$FERRY_PID"
 		rc=$?
@@ -632,6 +646,28 @@ fam_addrs() {
 	fi
 }
 
+# in_parallel CMD...: run each CMD (a function and its arguments, as one string) in a
+# subshell of its own, all at once; the case fails if one of them does (their ferries' files
+# are kept apart by FERRY_SEQ)
+in_parallel() {
+	local cmd i=0 pids=() pid rc=0
+	for cmd in "$@"; do
+		i=$((i + 1))
+		(
+			FERRY_SEQ=$((i * 10))
+			eval "$cmd"
+		) &
+		pids+=($!)
+	done
+	for pid in "${pids[@]}"; do
+		wait "$pid" || rc=1
+	done
+	if [ "$rc" != 0 ]; then
+		[ -s "$T/reason" ] || echo "one of $* failed" >"$T/reason"
+		exit 1
+	fi
+}
+
 # ------------------------------------------------------------------ §5.2 UDP -> UDP
 
 # 2: a payload up to --max-payload passes intact, one byte more is dropped and counted, in
@@ -688,37 +724,38 @@ round_trip() {
 }
 int_3_round_trip_v4() { round_trip v4 9030 0 0; }
 int_3_round_trip_v6() { round_trip v6 9031 0 0; }
-int_4_round_trip_client_unconnected_v4() { round_trip v4 9040 1 0; }
-int_4_round_trip_upstream_unconnected_v4() { round_trip v4 9041 0 1; }
-int_4_round_trip_both_unconnected_v4() { round_trip v4 9042 1 1; }
-int_4_round_trip_client_unconnected_v6() { round_trip v6 9043 1 0; }
-int_4_round_trip_upstream_unconnected_v6() { round_trip v6 9044 0 1; }
-int_4_round_trip_both_unconnected_v6() { round_trip v6 9045 1 1; }
+# the three combinations of --debug-client-unconnected and --debug-upstream-unconnected at once
+int_4_round_trip_forced_unconnected_combinations_v4() {
+	in_parallel "round_trip v4 9040 1 0" "round_trip v4 9041 0 1" "round_trip v4 9042 1 1"
+}
+int_4_round_trip_forced_unconnected_combinations_v6() {
+	in_parallel "round_trip v6 9043 1 0" "round_trip v6 9044 0 1" "round_trip v6 9045 1 1"
+}
 
 # 5, 6: client 1 locks, goes idle; after the timeout ferry logs the drop, and client 2 (another
 # port) locks and is forwarded; before that, client 2 gets nothing
 relock_after_timeout() {
-	local f=$1 port=$2 flags=("${@:3}") key
+	local f=$1 port=$2 flags=("${@:3}") key c1=$((32000 + $2)) c2=$((33000 + $2))
 	fam_addrs "$f"
 	echo_server "$NS_S" $((port + 100))
 	pk_up P "$NS_F" --here "UDP:$BFC:$port" --there "UDP:$BSV:$((port + 100))" --timeout-secs 1 "${flags[@]}"
-	ask "$NS_C" "$FC" "$port" 41050 100
-	ask_none "$NS_C" "$FC" "$port" 41051 100
+	ask "$NS_C" "$FC" "$port" $c1 100
+	ask_none "$NS_C" "$FC" "$port" $c2 100
 	wait_grep "$P_ERR" 'Idle timeout reached \(1s\): dropping locked client on worker pair 0' 5 ||
 		fail "no 'Idle timeout reached (1s): dropping locked client' within 5 s"
-	ask "$NS_C" "$FC" "$port" 41051 200
-	ask "$NS_C" "$FC" "$port" 41051 300
-	[ "$f" = v4 ] && key="UDP:$CL:41051" || key="UDP:[$CL]:41051"
+	ask "$NS_C" "$FC" "$port" $c2 200
+	ask "$NS_C" "$FC" "$port" $c2 300
+	[ "$f" = v4 ] && key="UDP:$CL:$c2" || key="UDP:[$CL]:$c2"
 	pk_stop P
 	pk_expect "$P_OUT" c2u_pkts=3 u2c_pkts=3 c2u_bytes=600 u2c_bytes=600 "worker_flows.0.flow_key=$key" locked=true
 }
-int_5_relock_after_timeout_drop_v4() { relock_after_timeout v4 9050; }
-int_5_relock_after_timeout_drop_v6() { relock_after_timeout v6 9051; }
-int_6_relock_after_timeout_drop_unconnected_v4() {
-	relock_after_timeout v4 9060 --debug-client-unconnected --debug-upstream-unconnected
+# (IPv4 and IPv6 at once)
+int_5_relock_after_timeout_drop() {
+	in_parallel "relock_after_timeout v4 9050" "relock_after_timeout v6 9051"
 }
-int_6_relock_after_timeout_drop_unconnected_v6() {
-	relock_after_timeout v6 9061 --debug-client-unconnected --debug-upstream-unconnected
+int_6_relock_after_timeout_drop_unconnected() {
+	in_parallel "relock_after_timeout v4 9060 --debug-client-unconnected --debug-upstream-unconnected" \
+		"relock_after_timeout v6 9061 --debug-client-unconnected --debug-upstream-unconnected"
 }
 
 # 7, 8: the upstream port is closed: the client's datagrams fail upstream (ICMP port
@@ -730,7 +767,8 @@ relock_after_errors() {
 	fam_addrs "$f"
 	pk_up P "$NS_F" --here "UDP:$BFC:$port" --there "UDP:$BSV:$((port + 100))" --timeout-secs 1 "$@"
 	# ten datagrams in 0.2 s, so the flow cannot time out in between
-	out=$(utool "$NS_C" blast "$FC" "$port" --sport 41070 --size 50 --rate 50 --secs 0.2 2>&1) || fail "blast: $out"
+	out=$(utool "$NS_C" blast "$FC" "$port" --sport $((32000 + port)) --size 50 --rate 50 --secs 0.2 2>&1) ||
+		fail "blast: $out"
 	pk_alive P
 	if [ "$connected" = 1 ]; then
 		errs=0
@@ -744,44 +782,44 @@ relock_after_errors() {
 	wait_grep "$P_ERR" 'Idle timeout reached \(1s\): dropping locked client' 5 ||
 		fail "no 'Idle timeout reached (1s): dropping locked client' within 5 s of the last datagram"
 	echo_server "$NS_S" $((port + 100))
-	ask "$NS_C" "$FC" "$port" 41071 123
+	echo_ready
+	ask "$NS_C" "$FC" "$port" $((33000 + port)) 123
 	pk_stop P
 	pk_expect "$P_OUT" locked=true u2c_pkts=1 u2c_bytes=123
 }
-int_7_relock_after_forward_errors_v4() { relock_after_errors v4 9070 1; }
-int_7_relock_after_forward_errors_v6() { relock_after_errors v6 9071 1; }
-int_8_relock_after_forward_errors_unconnected_v4() {
-	relock_after_errors v4 9080 0 --debug-client-unconnected --debug-upstream-unconnected
+int_7_relock_after_forward_errors() {
+	in_parallel "relock_after_errors v4 9070 1" "relock_after_errors v6 9071 1"
 }
-int_8_relock_after_forward_errors_unconnected_v6() {
-	relock_after_errors v6 9081 0 --debug-client-unconnected --debug-upstream-unconnected
+int_8_relock_after_forward_errors_unconnected() {
+	in_parallel "relock_after_errors v4 9080 0 --debug-client-unconnected --debug-upstream-unconnected" \
+		"relock_after_errors v6 9081 0 --debug-client-unconnected --debug-upstream-unconnected"
 }
 
 # 9: with an unconnected listener a second client reaches ferry and is dropped (counted, drop
 # log) while the locked client goes on; with an unconnected upstream socket (bound to a known
 # port by --there-source-id) a stranger's datagram to it is dropped the same way
 wrong_peer() {
-	local f=$1 port=$2
+	local f=$1 port=$2 c1=$((32000 + $2)) c2=$((33000 + $2)) c3=$((34000 + $2))
 	fam_addrs "$f"
 	echo_server "$NS_S" $((port + 100))
 	pk_up P "$NS_F" --here "UDP:$BFC:$port" --there "UDP:$BSV:$((port + 100))" --debug-client-unconnected \
 		--debug-upstream-unconnected --there-source-id $((port + 200)) --debug-log drops
-	ask "$NS_C" "$FC" "$port" 41090 10
-	ask_none "$NS_C" "$FC" "$port" 41091 20
-	ask "$NS_C" "$FC" "$port" 41090 30
-	wait_grep "$P_ERR" "dropping packet from unexpected client peer .*41091" 2 ||
-		fail "no 'dropping packet from unexpected client peer ...:41091' on stderr"
-	pk_wait "$P_OUT" wrong_peer_drops=1 c2u_pkts=2 u2c_pkts=2
+	ask "$NS_C" "$FC" "$port" $c1 10
+	ask_none "$NS_C" "$FC" "$port" $c2 20
+	ask "$NS_C" "$FC" "$port" $c1 30
+	wait_grep "$P_ERR" "dropping packet from unexpected client peer .*:$c2" 2 ||
+		fail "no 'dropping packet from unexpected client peer ...:$c2' on stderr"
 	# a stranger in S writes to ferry's upstream socket
-	ask_none "$NS_S" "$FS" $((port + 200)) 41092 40
-	wait_grep "$P_ERR" "dropping packet from unexpected upstream peer .*41092" 2 ||
-		fail "no 'dropping packet from unexpected upstream peer ...:41092' on stderr"
-	ask "$NS_C" "$FC" "$port" 41090 50
+	ask_none "$NS_S" "$FS" $((port + 200)) $c3 40
+	wait_grep "$P_ERR" "dropping packet from unexpected upstream peer .*:$c3" 2 ||
+		fail "no 'dropping packet from unexpected upstream peer ...:$c3' on stderr"
+	ask "$NS_C" "$FC" "$port" $c1 50
 	pk_stop P
 	pk_expect "$P_OUT" wrong_peer_drops=2 c2u_pkts=3 u2c_pkts=3 c2u_bytes=90 u2c_bytes=90
 }
-int_9_wrong_peer_dropped_locked_client_works_v4() { wrong_peer v4 9090; }
-int_9_wrong_peer_dropped_locked_client_works_v6() { wrong_peer v6 9091; }
+int_9_wrong_peer_dropped_locked_client_works() {
+	in_parallel "wrong_peer v4 9090" "wrong_peer v6 9091"
+}
 
 # ------------------------------------------------------------------ §1.5 exit codes
 
@@ -791,7 +829,7 @@ exit_0_on_timeout_exit_only_after_a_client_locked() {
 	pk_up P "$NS_F" --here "UDP:$F4C:9100" --there "UDP:$S4:9200" --timeout-secs 1 --on-timeout exit
 	grep -qF '[INFO] Timeout: 1s, on-timeout: Exit' "$P_OUT" || fail "no 'Timeout: 1s, on-timeout: Exit' line"
 	# no client yet: no timeout, no exit
-	sleep 2.2
+	sleep 1.6
 	pk_alive P
 	ask "$NS_C" "$F4C" 9100 41100 64
 	t0=$(date +%s%N)
@@ -1120,7 +1158,7 @@ stress_1_v4_burst() {
 	local out rx tx got
 	echo_server "$NS_S" 9700
 	pk_up P "$NS_F" --here "UDP:$F4C:9650" --there "UDP:$S4:9700"
-	out=$(pk "$NS_C" burst "$F4C" 9650 --count 20000 --size 100 --quiet 1.5 --timeout 60 2>&1) || fail "burst: $out"
+	out=$(pk "$NS_C" burst "$F4C" 9650 --count 20000 --size 100 --quiet 0.8 --timeout 60 2>&1) || fail "burst: $out"
 	pk_alive P
 	got=$(json_field "$out" received)
 	rx=$(echo_count 9700 rx)
@@ -1140,10 +1178,12 @@ stress_5_sending_keeps_the_flow_alive() {
 	# one datagram every 0.25 s for 2.6 s: idle twice the timeout in total, never in a row
 	out=$(utool "$NS_C" blast "$F4C" 9660 --sport 41660 --size 10 --rate 4 --secs 2.6 2>&1) || fail "blast: $out"
 	pk_alive P
+	# the stats line of the last second: still locked to the one client
+	pk_expect "$P_OUT" locked=true "worker_flows.0.flow_key=UDP:$C4:41660"
 	grep -q 'Idle timeout' "$P_ERR" && fail "idle timeout while the client kept sending: $(grep 'Idle timeout' "$P_ERR")"
 	[ "$(grep -c 'Locked to single client' "$P_OUT")" = 1 ] || fail "the flow was relocked: $(grep 'Locked to' "$P_OUT")"
 	pk_stop P
-	pk_expect "$P_OUT" c2u_pkts="$(json_field "$out" sent)" "worker_flows.0.flow_key=UDP:$C4:41660"
+	pk_expect "$P_OUT" c2u_pkts="$(json_field "$out" sent)"
 }
 
 # ------------------------------------------------------------------ the tunnel on a bad path
@@ -1242,22 +1282,13 @@ run_case int_2_max_payload_forwarded_and_dropped_v4
 run_case int_2_max_payload_forwarded_and_dropped_v6
 run_case int_3_round_trip_v4
 run_case int_3_round_trip_v6
-run_case int_4_round_trip_client_unconnected_v4
-run_case int_4_round_trip_upstream_unconnected_v4
-run_case int_4_round_trip_both_unconnected_v4
-run_case int_4_round_trip_client_unconnected_v6
-run_case int_4_round_trip_upstream_unconnected_v6
-run_case int_4_round_trip_both_unconnected_v6
-run_case int_5_relock_after_timeout_drop_v4
-run_case int_5_relock_after_timeout_drop_v6
-run_case int_6_relock_after_timeout_drop_unconnected_v4
-run_case int_6_relock_after_timeout_drop_unconnected_v6
-run_case int_7_relock_after_forward_errors_v4
-run_case int_7_relock_after_forward_errors_v6
-run_case int_8_relock_after_forward_errors_unconnected_v4
-run_case int_8_relock_after_forward_errors_unconnected_v6
-run_case int_9_wrong_peer_dropped_locked_client_works_v4
-run_case int_9_wrong_peer_dropped_locked_client_works_v6
+run_case int_4_round_trip_forced_unconnected_combinations_v4
+run_case int_4_round_trip_forced_unconnected_combinations_v6
+run_case int_5_relock_after_timeout_drop
+run_case int_6_relock_after_timeout_drop_unconnected
+run_case int_7_relock_after_forward_errors
+run_case int_8_relock_after_forward_errors_unconnected
+run_case int_9_wrong_peer_dropped_locked_client_works
 run_case exit_0_on_timeout_exit_only_after_a_client_locked
 run_case exit_130_on_sigterm_sigint_sighup
 run_case exit_1_on_startup_errors
