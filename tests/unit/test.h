@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <inttypes.h>
+#include <stdint.h>
 
 static int test_failed_;
 static int tests_failed_total_;
@@ -26,5 +27,31 @@ static int tests_failed_total_;
 	printf("%s %s\n", test_failed_ ? "FAIL" : "PASS", #fn); \
 	tests_failed_total_ += test_failed_; } while (0)
 #define TEST_EXIT() return tests_failed_total_ ? 1 : 0
+
+
+/*
+ * xorshift64*: the same sequence on every run and every libc, so a failing seed can be
+ * replayed. One generator per test program (tests are single-threaded).
+ */
+static uint64_t test_rng_state = 1;
+
+static inline void test_rng_seed(uint64_t s)
+{
+	test_rng_state = s ? s : 1;
+}
+
+static inline uint64_t test_rng(void)
+{
+	test_rng_state ^= test_rng_state >> 12;
+	test_rng_state ^= test_rng_state << 25;
+	test_rng_state ^= test_rng_state >> 27;
+	return test_rng_state * 0x2545F4914F6CDD1DULL;
+}
+
+/* Uniform enough below n (n > 0) for test workloads. */
+static inline uint32_t test_rng_below(uint32_t n)
+{
+	return (uint32_t)(test_rng() >> 32) % n;
+}
 
 #endif

@@ -33,22 +33,6 @@
 #define PAYLOAD_MAX_BYTES 64
 #define WIRE_MAX_BYTES (ICMP_ECHO_HDR_BYTES + SHIM_MAX_BYTES + PAYLOAD_MAX_BYTES)
 
-/* xorshift64*: the same sequence on every run and every libc */
-static uint64_t rng_state;
-
-static void rng_seed(uint64_t s)
-{
-	rng_state = s ? s : 1;
-}
-
-static uint32_t rng_below(uint32_t n)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return (uint32_t)((rng_state * 0x2545F4914F6CDD1DULL) >> 32) % n;
-}
-
 /* ---- the link: frames as bytes ---- */
 
 struct wire {
@@ -1379,12 +1363,12 @@ struct link {
 /* Puts a frame on the link; returns false when the link lost it (no copy got through). */
 static bool link_push(struct link *l, const struct wire *w)
 {
-	if (rng_below(100) < l->loss_pct)
+	if (test_rng_below(100) < l->loss_pct)
 		return false;
 	CHECK(l->n < LINK_MAX);
 	if (l->n < LINK_MAX)
 		l->q[l->n++] = *w;
-	if (rng_below(100) < l->dup_pct && l->n < LINK_MAX)
+	if (test_rng_below(100) < l->dup_pct && l->n < LINK_MAX)
 		l->q[l->n++] = *w;
 	return true;
 }
@@ -1397,7 +1381,7 @@ static unsigned link_take(struct link *l, struct wire *out)
 	memcpy(out, l->q, n * sizeof(*out));
 	l->n = 0;
 	for (unsigned i = 0; i + 1 < n; i++) {
-		if (rng_below(100) < l->swap_pct) {
+		if (test_rng_below(100) < l->swap_pct) {
 			struct wire tmp = out[i];
 			out[i] = out[i + 1];
 			out[i + 1] = tmp;
@@ -1511,7 +1495,7 @@ static void lossy_run(uint64_t seed, bool dgram)
 		pair_init_dgram(&t.p);
 	else
 		pair_init(&t.p);
-	rng_seed(seed);
+	test_rng_seed(seed);
 	t.to_ls.loss_pct = t.to_up.loss_pct = 10;
 	t.to_ls.dup_pct = t.to_up.dup_pct = 10;
 	t.to_ls.swap_pct = t.to_up.swap_pct = 10;
@@ -1519,7 +1503,7 @@ static void lossy_run(uint64_t seed, bool dgram)
 	for (unsigned step = 0; step < RAND_PAYLOADS + 1000; step++) {
 		t.p.now++;
 		/* one to three payloads per millisecond, while there are some */
-		for (unsigned k = rng_below(3); next <= RAND_PAYLOADS && k < 3; k++)
+		for (unsigned k = test_rng_below(3); next <= RAND_PAYLOADS && k < 3; k++)
 			lossy_send_req(&t, next++);
 		while ((r = up_poll(&t.p, &w, NULL)) == 1)
 			link_push(&t.to_ls, &w);

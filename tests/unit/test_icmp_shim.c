@@ -22,22 +22,6 @@
 #define S_BYTES 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xe0
 #define KEY_BYTES 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x00, 0x00, 0x00, 0x00, S_BYTES
 
-/* xorshift64*: the same sequence on every run and every libc */
-static uint64_t rng_state;
-
-static void rng_seed(uint64_t s)
-{
-	rng_state = s ? s : 1;
-}
-
-static uint32_t rng_below(uint32_t n)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return (uint32_t)((rng_state * 0x2545F4914F6CDD1DULL) >> 32) % n;
-}
-
 static struct shim_key key(uint64_t generation, uint32_t ordinal, uint64_t session)
 {
 	struct shim_key k = { .generation = generation, .ordinal = ordinal, .session = session };
@@ -839,16 +823,16 @@ static void test_inet_csum_pieces_of_odd_lengths_equal_one_buffer(void)
 	uint8_t buf[301];
 	struct csum_piece pc[12];
 
-	rng_seed(7);
+	test_rng_seed(7);
 	for (int round = 0; round < 2000; round++) {
-		size_t n = rng_below(sizeof(buf) + 1), off = 0;
+		size_t n = test_rng_below(sizeof(buf) + 1), off = 0;
 		int np = 0;
 		struct csum_piece whole = { buf, n };
 
 		for (size_t i = 0; i < n; i++)
-			buf[i] = (uint8_t)rng_below(256);
+			buf[i] = (uint8_t)test_rng_below(256);
 		while (np < (int)N(pc) - 1 && off < n) {
-			size_t len = rng_below(8) == 0 ? 0 : rng_below((uint32_t)(n - off) + 1);
+			size_t len = test_rng_below(8) == 0 ? 0 : test_rng_below((uint32_t)(n - off) + 1);
 
 			pc[np].p = buf + off;
 			pc[np++].n = len;
@@ -1261,26 +1245,26 @@ static void test_replay_random_traffic_matches_model(void)
 	for (size_t si = 0; si < N(seeds); si++) {
 		long mismatches = 0, counts[3] = { 0, 0, 0 };
 
-		rng_seed(seeds[si]);
+		test_rng_seed(seeds[si]);
 		memset(&m, 0, sizeof(m));
 		shim_replay_init(&w);
 		for (int i = 0; i < 200000; i++) {
-			uint32_t mode = rng_below(100);
+			uint32_t mode = test_rng_below(100);
 			long h = m.highest, s;
 			enum shim_replay_verdict want, got;
 
 			if (mode < 40)			/* mostly forward, a little ahead */
-				s = h + 1 + rng_below(3);
+				s = h + 1 + test_rng_below(3);
 			else if (mode < 75)		/* late or repeated, around the window edge */
-				s = h - (long)rng_below(2200);
+				s = h - (long)test_rng_below(2200);
 			else if (mode < 85)		/* a small jump ahead */
-				s = h + (long)rng_below(2100);
+				s = h + (long)test_rng_below(2100);
 			else if (mode < 88)		/* a big jump ahead */
-				s = h + 2000 + (long)rng_below(6000);
+				s = h + 2000 + (long)test_rng_below(6000);
 			else if (mode < 98)		/* a recent one again */
-				s = h - (long)rng_below(16);
+				s = h - (long)test_rng_below(16);
 			else				/* anywhere */
-				s = rng_below(65536);
+				s = test_rng_below(65536);
 			want = model_admit(&m, clamp_seq(s));
 			got = shim_replay_admit(&w, clamp_seq(s));
 			if (got != want && mismatches++ < 5)
@@ -1288,7 +1272,7 @@ static void test_replay_random_traffic_matches_model(void)
 					seeds[si], i, clamp_seq(s), got, want);
 			counts[want]++;
 			/* a session ends at 65535: start another one */
-			if (m.highest == 65535 && rng_below(50) == 0) {
+			if (m.highest == 65535 && test_rng_below(50) == 0) {
 				memset(&m, 0, sizeof(m));
 				shim_replay_init(&w);
 			}

@@ -48,17 +48,6 @@ static void on_record(struct timer *t)
 		fired[nfired++] = x->id;
 }
 
-static uint64_t rng_state;
-
-static uint64_t rng(void)
-{
-	/* xorshift64*: deterministic per seed, so a failure can be replayed */
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 2685821657736338717ull;
-}
-
 /*
  * Random arm / re-arm / cancel on MODEL_TIMERS timers, checked against a model (armed
  * flag + deadline per timer). Every so often the loop runs: exactly the armed timers
@@ -73,18 +62,18 @@ static int model_run(uint64_t seed, int ops)
 	size_t count = 0;
 	int bad = 0;
 
-	rng_state = seed;
+	test_rng_seed(seed);
 	for (int i = 0; i < MODEL_TIMERS; i++) {
 		timer_init(&tt[i].t, on_record);
 		tt[i].id = i;
 	}
 	for (int op = 0; op < ops && !bad; op++) {
-		int i = (int)(rng() % MODEL_TIMERS);
-		uint64_t r = rng() % 100, now = loop_now(l);
+		int i = (int)(test_rng() % MODEL_TIMERS);
+		uint64_t r = test_rng() % 100, now = loop_now(l);
 
 		if (r < 55) {
 			/* due (past, with many ties) or far in the future */
-			uint64_t w = rng() % 4 ? now - 1 - rng() % 50 : now + 1000000 + rng() % 50;
+			uint64_t w = test_rng() % 4 ? now - 1 - test_rng() % 50 : now + 1000000 + test_rng() % 50;
 
 			CHECK_EQ(timer_arm_at(l, &tt[i].t, w), 0);
 			count += !armed[i];

@@ -24,22 +24,6 @@ struct tsess {
 	int id;
 };
 
-/* xorshift64*: the same sequence on every run and every libc */
-static uint64_t rng_state;
-
-static void rng_seed(uint64_t s)
-{
-	rng_state = s ? s : 1;
-}
-
-static uint32_t rng_below(uint32_t n)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return (uint32_t)((rng_state * 0x2545F4914F6CDD1DULL) >> 32) % n;
-}
-
 static union sess_addr v4(const char *ip, uint16_t port)
 {
 	union sess_addr a;
@@ -336,7 +320,7 @@ static void test_sess_table_remove_from_long_bucket_chains(void)
 
 	/* 200 sessions in 16 buckets: chains of ~12, removals hit their heads, middles, tails */
 	CHECK_EQ(sess_table_init(&t, 16, 16, 99), 0);
-	rng_seed(77);
+	test_rng_seed(77);
 	for (int i = 0; i < N; i++) {
 		k[i] = i % 3 ? v4("172.16.0.1", (uint16_t)(2000 + i)) : v6("fd00:aa::1", (uint16_t)(2000 + i), 0);
 		s[i].id = i;
@@ -346,7 +330,7 @@ static void test_sess_table_remove_from_long_bucket_chains(void)
 	}
 	CHECK_EQ(t.nbuckets, 16);
 	for (int i = N - 1; i > 0; i--) {
-		int j = (int)rng_below((uint32_t)i + 1), tmp = order[i];
+		int j = (int)test_rng_below((uint32_t)i + 1), tmp = order[i];
 
 		order[i] = order[j];
 		order[j] = tmp;
@@ -434,13 +418,13 @@ static void test_sess_table_random_ops_match_model(void)
 	CHECK_EQ(nkeys, KEYS);
 	memset(m, 0, sizeof(m));
 	CHECK_EQ(sess_table_init(&t, 16, 4096, 0xfe77), 0);
-	rng_seed(20240607);
+	test_rng_seed(20240607);
 	for (int op = 0; op < OPS && bad < 5; op++) {
-		int i = (int)rng_below((uint32_t)nkeys), o;
-		uint32_t what = rng_below(100);
+		int i = (int)test_rng_below((uint32_t)nkeys), o;
+		uint32_t what = test_rng_below(100);
 		struct tsess *got = find(&t, &k[i]);
 
-		now += rng_below(3);	/* often the same millisecond: order must come from touches */
+		now += test_rng_below(3);	/* often the same millisecond: order must come from touches */
 		if (got != (m[i].present ? &s[i] : NULL)) {
 			fprintf(stderr, "  op %d: find(key %d) = %p, model says %s\n", op, i, (void *)got,
 				m[i].present ? "present" : "absent");
@@ -592,12 +576,12 @@ static void test_sess_table_eviction_random_traffic_matches_model(void)
 	}
 	memset(m, 0, sizeof(m));
 	CHECK_EQ(sess_table_init(&r.t, 16, MAXS, 8), 0);
-	rng_seed(4242);
+	test_rng_seed(4242);
 	for (int d = 0; d < DGRAMS && bad < 5; d++) {
 		/* a few busy clients and many occasional ones */
-		int i = rng_below(4) ? (int)rng_below(6) : (int)rng_below(CLIENTS), want_closed = -1;
+		int i = test_rng_below(4) ? (int)test_rng_below(6) : (int)test_rng_below(CLIENTS), want_closed = -1;
 
-		now += rng_below(4);
+		now += test_rng_below(4);
 		if (!m[i].present && model_count(m, CLIENTS) >= MAXS) {
 			want_closed = model_oldest(m, CLIENTS);
 			if (now - m[want_closed].last_ms >= r.timeout_ms)
