@@ -26,6 +26,7 @@
 #include "core/loop.h"
 #include "core/util.h"
 #include "net/endpoint.h"
+#include "net/sock.h"
 #include "relay/single.h"
 #include "transport/icmp_sock.h"
 
@@ -439,12 +440,7 @@ static void pair_ctl_poll(struct single_pair *p, struct single_flow *f)
 			    p->u_connected ? NULL : &p->s->o.there.addr, false, 0);
 	}
 	if (r == -ETIMEDOUT) {
-		p->cur_dir = DIR_C2U;
-		if (f->have_held)
-			disposition(p, "handshake-timeout-drop", f->held, f->held_len);
-		if (f->have_held)
-			CTR_ADD(p->st.c2u.admission_drops, 1);
-		f->have_held = false;
+		flow_drop_held(p, f, "handshake-timeout-drop");
 		log_warn("ICMP reply-ID handshake timeout reached (%" PRIu64 "s): dropping locked client on worker pair %u",
 			 p->s->o.handshake_timeout_ms / 1000, p->idx);
 		flow_clear(p, f);
@@ -936,16 +932,14 @@ static int udp_open(const struct sockaddr_storage *addr, bool reuseport, char *e
 		    const char *what)
 {
 	int fd = socket(addr->ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	int one = 1, buf = SINGLE_SOCK_BUF_BYTES;
+	int one = 1;
 
 	if (fd < 0)
 		goto fail;
 	if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)))
 		goto fail;
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buf, sizeof(buf)))
-		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
-	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &buf, sizeof(buf)))
-		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+	sock_set_buf(fd, SO_RCVBUF, SINGLE_SOCK_BUF_BYTES);
+	sock_set_buf(fd, SO_SNDBUF, SINGLE_SOCK_BUF_BYTES);
 	if (bind(fd, (const struct sockaddr *)addr, sockaddr_len((const struct sockaddr *)addr)))
 		goto fail;
 	return fd;
@@ -970,6 +964,22 @@ static uint16_t random_id(void)
 	while (!v && getrandom(&v, sizeof(v), 0) == sizeof(v))
 		;
 	return v ? v : 0x4654;
+}
+
+/* Connects a pair's new upstream socket to the target, unless --debug-upstream-unconnected. */
+static int upstream_connect(struct single *s, struct single_pair *p, char *err, size_t errlen)
+{
+	const struct sockaddr *to = (const struct sockaddr *)&s->o.there.addr;
+
+	if (s->o.upstream_unconnected)
+		return 0;
+	if (connect(p->ufd, to, sockaddr_len(to))) {
+		int e = errno;
+		snprintf(err, errlen, "upstream socket setup failed: connect: %s", strerror(e));
+		return -e;
+	}
+	p->u_connected = true;
+	return 0;
 }
 
 /* Opens the ICMP upstream of one pair and realizes the IDs (§3.5, §3.7). */
@@ -1013,15 +1023,7 @@ static int open_icmp_upstream(struct single *s, struct single_pair *p, char *err
 	}
 	s->up_raw = raw;
 	p->ufd = p->usock.fd;
-	if (!o->upstream_unconnected) {
-		if (connect(p->ufd, (const struct sockaddr *)&o->there.addr,
-			    sockaddr_len((const struct sockaddr *)&o->there.addr))) {
-			snprintf(err, errlen, "upstream socket setup failed: connect: %s", strerror(errno));
-			return -errno;
-		}
-		p->u_connected = true;
-	}
-	return 0;
+	return upstream_connect(s, p, err, errlen);
 }
 
 static int open_udp_upstream(struct single *s, struct single_pair *p, char *err, size_t errlen)
@@ -1035,15 +1037,7 @@ static int open_udp_upstream(struct single *s, struct single_pair *p, char *err,
 	p->ufd = udp_open(&local, sid > 0 && o->workers > 1, err, errlen, "upstream");
 	if (p->ufd < 0)
 		return -EINVAL;
-	if (!o->upstream_unconnected) {
-		if (connect(p->ufd, (const struct sockaddr *)&o->there.addr,
-			    sockaddr_len((const struct sockaddr *)&o->there.addr))) {
-			snprintf(err, errlen, "upstream socket setup failed: connect: %s", strerror(errno));
-			return -errno;
-		}
-		p->u_connected = true;
-	}
-	return 0;
+	return upstream_connect(s, p, err, errlen);
 }
 
 static int open_listener(struct single *s, struct single_pair *p, char *err, size_t errlen)

@@ -9,6 +9,7 @@
 #include <netinet/icmp6.h>
 #include <linux/icmp.h>
 
+#include "net/sock.h"
 #include "transport/icmp_sock.h"
 
 /* Tunnel bursts must not overflow the socket: same size as the UDP relay's listeners. */
@@ -35,7 +36,7 @@ int icmp_sock_open(struct icmp_sock *s, const struct sockaddr *bind_addr, bool r
 	int proto = family == AF_INET6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP;
 	struct sockaddr_storage ss;
 	socklen_t len = family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-	int buf = ICMP_SOCK_BUF_BYTES, err;
+	int err;
 
 	memset(s, 0, sizeof(*s));
 	s->fd = socket(family, (raw ? SOCK_RAW : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
@@ -43,10 +44,8 @@ int icmp_sock_open(struct icmp_sock *s, const struct sockaddr *bind_addr, bool r
 		return -errno;
 	s->family = family;
 	s->raw = raw;
-	if (setsockopt(s->fd, SOL_SOCKET, SO_RCVBUFFORCE, &buf, sizeof(buf)))
-		(void)setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
-	if (setsockopt(s->fd, SOL_SOCKET, SO_SNDBUFFORCE, &buf, sizeof(buf)))
-		(void)setsockopt(s->fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+	sock_set_buf(s->fd, SO_RCVBUF, ICMP_SOCK_BUF_BYTES);
+	sock_set_buf(s->fd, SO_SNDBUF, ICMP_SOCK_BUF_BYTES);
 	if (raw)
 		icmp_sock_filter(s->fd, family);
 	memcpy(&ss, bind_addr, len);
