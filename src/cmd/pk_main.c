@@ -204,78 +204,74 @@ static char *json_str(const char *s, char *buf, size_t len)
 	return buf;
 }
 
-static void kv_flow(struct kvs *k, struct single *s, unsigned i, const struct pk_config *c)
+static void kv_flow(struct kvs *k, const struct single_pair_view *v, unsigned i, const struct pk_config *c)
 {
-	struct single_pair_view v;
 	char b1[160], b2[160];
 
-	single_pair_view(s, i, &v);
 	kv_add(k, "worker_pair", "%u", i);
-	kv_add(k, "locked", "%s", v.locked ? "true" : "false");
-	kv_add(k, "client_proto", "\"%s\"", v.client_icmp ? "ICMP" : "UDP");
-	kv_add(k, "client_sock_type", "\"%s\"", v.client_raw ? "RAW" : "DGRAM");
-	kv_add(k, "upstream_proto", "\"%s\"", v.upstream_icmp ? "ICMP" : "UDP");
-	kv_add(k, "upstream_sock_type", "\"%s\"", v.upstream_raw ? "RAW" : "DGRAM");
-	kv_add(k, "listener_connected", "%s", v.listener_connected ? "true" : "false");
-	kv_add(k, "upstream_connected", "%s", v.upstream_connected ? "true" : "false");
-	kv_add(k, "listener_lifecycle", "\"%s\"", v.locked ? "locked" : "waiting");
-	kv_add(k, "flow_key", "%s", json_str(v.flow_key, b1, sizeof(b1)));
-	if (v.locked) {
-		kv_add(k, "listener_flow_inbound", "\"%s -> %s\"", v.client, v.listener_local);
-		kv_add(k, "listener_flow_outbound", "\"%s -> %s\"", v.listener_local, v.client);
-		kv_add(k, "upstream_flow_inbound", "\"%s -> %s\"", v.upstream_remote, v.upstream_local);
-		kv_add(k, "upstream_flow_outbound", "\"%s -> %s\"", v.upstream_local, v.upstream_remote);
+	kv_add(k, "locked", "%s", v->locked ? "true" : "false");
+	kv_add(k, "client_proto", "\"%s\"", v->client_icmp ? "ICMP" : "UDP");
+	kv_add(k, "client_sock_type", "\"%s\"", v->client_raw ? "RAW" : "DGRAM");
+	kv_add(k, "upstream_proto", "\"%s\"", v->upstream_icmp ? "ICMP" : "UDP");
+	kv_add(k, "upstream_sock_type", "\"%s\"", v->upstream_raw ? "RAW" : "DGRAM");
+	kv_add(k, "listener_connected", "%s", v->listener_connected ? "true" : "false");
+	kv_add(k, "upstream_connected", "%s", v->upstream_connected ? "true" : "false");
+	kv_add(k, "listener_lifecycle", "\"%s\"", v->locked ? "locked" : "waiting");
+	kv_add(k, "flow_key", "%s", json_str(v->flow_key, b1, sizeof(b1)));
+	if (v->locked) {
+		kv_add(k, "listener_flow_inbound", "\"%s -> %s\"", v->client, v->listener_local);
+		kv_add(k, "listener_flow_outbound", "\"%s -> %s\"", v->listener_local, v->client);
+		kv_add(k, "upstream_flow_inbound", "\"%s -> %s\"", v->upstream_remote, v->upstream_local);
+		kv_add(k, "upstream_flow_outbound", "\"%s -> %s\"", v->upstream_local, v->upstream_remote);
 	} else {
 		kv_add(k, "listener_flow_inbound", "null");
 		kv_add(k, "listener_flow_outbound", "null");
 		kv_add(k, "upstream_flow_inbound", "null");
 		kv_add(k, "upstream_flow_outbound", "null");
 	}
-	kv_add(k, "listener_local_filter", "\"%s\"", v.listener_local);
-	kv_add(k, "upstream_local_filter", "\"%s\"", v.upstream_local);
-	kv_add(k, "upstream_remote_filter", "\"%s\"", v.upstream_remote);
-	kv_add(k, "upstream_peer_mode", "\"%s\"", v.upstream_connected ? "connected" : "unconnected");
+	kv_add(k, "listener_local_filter", "\"%s\"", v->listener_local);
+	kv_add(k, "upstream_local_filter", "\"%s\"", v->upstream_local);
+	kv_add(k, "upstream_remote_filter", "\"%s\"", v->upstream_remote);
+	kv_add(k, "upstream_peer_mode", "\"%s\"", v->upstream_connected ? "connected" : "unconnected");
 	kv_add(k, "listen_socket_evidence",
 	       "{\"domain\":\"%s\",\"generation\":0,\"process_id\":%d,\"role\":\"listener\",\"socket_slot\":%u}",
 	       c->here.addr.ss_family == AF_INET6 ? "ipv6" : "ipv4", (int)getpid(), i);
 	kv_add(k, "upstream_socket_evidence",
 	       "{\"domain\":\"%s\",\"generation\":0,\"process_id\":%d,\"role\":\"upstream\",\"socket_slot\":%u}",
 	       c->there.addr.ss_family == AF_INET6 ? "ipv6" : "ipv4", (int)getpid(), i);
-	kv_add(k, "icmp_active_session_count", "%u", (v.icmp_client_rx_session ? 1u : 0u) + (v.icmp_up_tx_session ? 1u : 0u));
-	kv_add(k, "icmp_client_transmit_session_id", "%s", u64_or_null(v.icmp_client_tx_session, b1, sizeof(b1)));
-	kv_add(k, "icmp_client_receive_session_id", "%s", u64_or_null(v.icmp_client_rx_session, b1, sizeof(b1)));
-	kv_add(k, "icmp_upstream_transmit_session_id", "%s", u64_or_null(v.icmp_up_tx_session, b1, sizeof(b1)));
-	kv_add(k, "icmp_upstream_receive_session_id", "%s", u64_or_null(v.icmp_up_rx_session, b2, sizeof(b2)));
-	kv_add(k, "icmp_negotiated_ready_session_count", "%u", v.icmp_ready_sessions);
-	kv_add(k, "icmp_negotiating_session_count", "%u", v.icmp_negotiating_sessions);
-	kv_add(k, "icmp_draining_session_count", "%u", v.icmp_draining_sessions);
+	kv_add(k, "icmp_active_session_count", "%u", (v->icmp_client_rx_session ? 1u : 0u) + (v->icmp_up_tx_session ? 1u : 0u));
+	kv_add(k, "icmp_client_transmit_session_id", "%s", u64_or_null(v->icmp_client_tx_session, b1, sizeof(b1)));
+	kv_add(k, "icmp_client_receive_session_id", "%s", u64_or_null(v->icmp_client_rx_session, b1, sizeof(b1)));
+	kv_add(k, "icmp_upstream_transmit_session_id", "%s", u64_or_null(v->icmp_up_tx_session, b1, sizeof(b1)));
+	kv_add(k, "icmp_upstream_receive_session_id", "%s", u64_or_null(v->icmp_up_rx_session, b2, sizeof(b2)));
+	kv_add(k, "icmp_negotiated_ready_session_count", "%u", v->icmp_ready_sessions);
+	kv_add(k, "icmp_negotiating_session_count", "%u", v->icmp_negotiating_sessions);
+	kv_add(k, "icmp_draining_session_count", "%u", v->icmp_draining_sessions);
 	kv_add(k, "icmp_session_pool_target", "%u", (c->here.proto == PK_ICMP || c->there.proto == PK_ICMP) ? c->pool_size : 0);
-	kv_add(k, "icmp_candidate_retry_attempts", "%" PRIu64, v.icmp_retry_attempts);
+	kv_add(k, "icmp_candidate_retry_attempts", "%" PRIu64, v->icmp_retry_attempts);
 	kv_add(k, "icmp_candidate_expirations", "0");
-	kv_add(k, "icmp_candidate_negotiations_completed", "%" PRIu64, v.icmp_negotiations_completed);
+	kv_add(k, "icmp_candidate_negotiations_completed", "%" PRIu64, v->icmp_negotiations_completed);
 	kv_add(k, "icmp_estimated_reserve_packets", "null");
 	kv_add(k, "icmp_reserve_accounting_incomplete", "false");
 	kv_add(k, "icmp_reserve_accounting_invariant_failure", "false");
-	kv_add(k, "icmp_normal_session_handoffs", "%" PRIu64, v.icmp_handoffs);
-	kv_add(k, "icmp_pool_empty_stalls", "%" PRIu64, v.icmp_pool_empty_stalls);
+	kv_add(k, "icmp_normal_session_handoffs", "%" PRIu64, v->icmp_handoffs);
+	kv_add(k, "icmp_pool_empty_stalls", "%" PRIu64, v->icmp_pool_empty_stalls);
 	kv_add(k, "icmp_stale_session_evictions", "0");
 	kv_add(k, "icmp_sparse_retirement_exhaustions", "0");
 	kv_add(k, "icmp_generation_rollovers", "0");
 	kv_add(k, "icmp_maintenance_wake_failures", "0");
-	kv_add(k, "icmp_reset_challenges_created", "%" PRIu64, v.icmp_challenges_created);
-	kv_add(k, "icmp_reset_challenges_reused", "%" PRIu64, v.icmp_challenges_reused);
-	kv_add(k, "icmp_reset_challenges_consumed", "%" PRIu64, v.icmp_challenges_consumed);
+	kv_add(k, "icmp_reset_challenges_created", "%" PRIu64, v->icmp_challenges_created);
+	kv_add(k, "icmp_reset_challenges_reused", "%" PRIu64, v->icmp_challenges_reused);
+	kv_add(k, "icmp_reset_challenges_consumed", "%" PRIu64, v->icmp_challenges_consumed);
 	kv_add(k, "icmp_reset_challenges_expired", "0");
-	kv_add(k, "icmp_reset_responses_rate_limited", "%" PRIu64, v.icmp_resets_rate_limited);
-	kv_add(k, "icmp_reset_responses_accepted", "%" PRIu64, v.icmp_resets_accepted);
-	kv_add(k, "icmp_reset_responses_ignored", "%" PRIu64, v.icmp_resets_ignored);
+	kv_add(k, "icmp_reset_responses_rate_limited", "%" PRIu64, v->icmp_resets_rate_limited);
+	kv_add(k, "icmp_reset_responses_accepted", "%" PRIu64, v->icmp_resets_accepted);
+	kv_add(k, "icmp_reset_responses_ignored", "%" PRIu64, v->icmp_resets_ignored);
 	kv_add(k, "icmp_candidate_negotiation_latency_ns_total", "\"0\"");
 	kv_add(k, "icmp_candidate_negotiation_latency_ns_average", "null");
 }
 
-static uint64_t pk_diag_seq;
-
-static void pk_stats_line(struct single *s, const struct pk_config *c, uint64_t uptime_s, bool final,
+static void pk_stats_line(struct single *s, const struct pk_config *c, uint64_t uptime_s,
 			  struct pk_ewma ew[2])
 {
 	struct single_stats st;
@@ -295,7 +291,7 @@ static void pk_stats_line(struct single *s, const struct pk_config *c, uint64_t 
 		struct single_pair_view v;
 		single_pair_view(s, i, &v);
 		locked += v.locked;
-		kv_flow(&fk, s, i, c);
+		kv_flow(&fk, &v, i, c);
 		if (i)
 			fputc(',', fl);
 		kv_print(&fk, fl);
@@ -305,7 +301,7 @@ static void pk_stats_line(struct single *s, const struct pk_config *c, uint64_t 
 
 	kv_add(&k, "stats_schema", "3");
 	kv_add(&k, "diagnostic_schema", "3");
-	kv_add(&k, "diagnostic_sequence", "%" PRIu64, ++pk_diag_seq);
+	kv_add(&k, "diagnostic_sequence", "%" PRIu64, single_diag_next());
 	kv_add(&k, "stats_final_flush_incomplete", "false");
 	kv_add(&k, "stats_accounting_overflowed", "false");
 	kv_add(&k, "uptime_s", "%" PRIu64, uptime_s);
@@ -317,7 +313,6 @@ static void pk_stats_line(struct single *s, const struct pk_config *c, uint64_t 
 		kv_add(&k, single_ctr_names[i], "%" PRIu64, st.ctr[i]);
 	kv_add(&k, "worker_flows", "%s", flows ? flows : "[]");
 	free(flows);
-	(void)final;
 	fl = open_memstream(&line, &line_len);
 	if (!fl)
 		return;
@@ -453,7 +448,7 @@ int pk_main(int argc, char **argv)
 			break;
 		}
 		if (now >= next_stats) {
-			pk_stats_line(s, &c, (now - start) / 1000, false, ew);
+			pk_stats_line(s, &c, (now - start) / 1000, ew);
 			next_stats += stats_ms;
 		}
 		if (now >= next_resolve) {
@@ -464,7 +459,7 @@ int pk_main(int argc, char **argv)
 	single_stop(s);
 	log_info("Exiting, uptime %" PRIu64 " seconds", (clock_now_ms() - start) / 1000);
 	if (stats_ms)
-		pk_stats_line(s, &c, (clock_now_ms() - start) / 1000, true, ew);
+		pk_stats_line(s, &c, (clock_now_ms() - start) / 1000, ew);
 	single_free(s);
 	close(sfd);
 	return rc;

@@ -135,7 +135,13 @@ struct single {
 	atomic_uint dump_budget;
 };
 
+/* One sequence for stats lines and packet-dump records, so both streams can be merged (§4.2). */
 static atomic_uint_fast64_t single_diag_seq;
+
+uint64_t single_diag_next(void)
+{
+	return (uint64_t)atomic_fetch_add(&single_diag_seq, 1) + 1;
+}
 
 static uint64_t now_ns(void)
 {
@@ -194,7 +200,7 @@ static void dump_packet(struct single_pair *p, const char *stage, const char *wh
 	hex[2 * show] = 0;
 	log_debug("{\"diagnostic_schema\":3,\"diagnostic_sequence\":%" PRIu64
 		  ",\"stage\":\"%s\",\"worker_pair\":%u,\"direction\":\"%s\",\"%s\":\"%s\",\"len\":%zu,\"hex\":\"%s\"}",
-		  (uint64_t)atomic_fetch_add(&single_diag_seq, 1) + 1, stage, p->idx,
+		  single_diag_next(), stage, p->idx,
 		  p->cur_dir == DIR_C2U ? "c2u" : "u2c",
 		  !strcmp(stage, "disposition") ? "disposition" : "detail", what, n, hex);
 }

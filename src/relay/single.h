@@ -118,6 +118,8 @@ void single_free(struct single *s);
 int single_exit_fd(const struct single *s);
 
 unsigned single_pairs(const struct single *s);
+/* The next diagnostic_sequence number, shared by stats lines and packet-dump records. */
+uint64_t single_diag_next(void);
 /*
  * Points every pair's upstream at addr (re-resolve, §2.7): connected sockets connect
  * again. Returns 1 when the address changed, 0 when it is the same, or a negative errno.
