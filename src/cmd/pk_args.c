@@ -391,35 +391,44 @@ static const struct pk_opt_def *pk_opt_find(const char *arg)
 	return NULL;
 }
 
-/* getaddrinfo on the host without brackets; the first answer, whatever its family. */
+/*
+ * getaddrinfo on ep->host without its brackets; the first answer, whatever its family,
+ * with the ID as port. Used at start and by --reresolve-secs.
+ */
+static int pk_resolve(struct pk_endpoint *ep, const char *flag, char *err, size_t errlen)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM }, *res;
+	char name[sizeof(ep->host)];
+	size_t len = strlen(ep->host);
+	int rc;
+
+	if (ep->host[0] == '[' && len >= 2)
+		snprintf(name, sizeof(name), "%.*s", (int)len - 2, ep->host + 1);
+	else
+		snprintf(name, sizeof(name), "%s", ep->host);
+	rc = getaddrinfo(name, NULL, &hints, &res);
+	if (rc) {
+		snprintf(err, errlen, "%s: failed to resolve %s:%u: failed to lookup address information: %s",
+			 flag, ep->host, ep->id, rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+		return -EINVAL;
+	}
+	memset(&ep->addr, 0, sizeof(ep->addr));
+	memcpy(&ep->addr, res->ai_addr, res->ai_addrlen);
+	sockaddr_set_port((struct sockaddr *)&ep->addr, ep->id);
+	freeaddrinfo(res);
+	return 0;
+}
+
 static int pk_endpoint_resolve(struct pk_scan *st, const char *flag, int side)
 {
 	struct pk_endpoint *ep = side ? &st->c->there : &st->c->here;
-	const char *host = st->host[side];
 	size_t len = st->host_len[side];
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM }, *res;
-	char name[sizeof(ep->host)];
-	int rc;
 
+	/* ep->host stayed empty for a name this long (pk_endpoint_parse); DNS would refuse it anyway */
 	if (len >= sizeof(ep->host))
 		return pk_fail(st, "%s: failed to resolve %.*s:%u: host name longer than %zu bytes",
-			       flag, (int)len, host, ep->id, sizeof(ep->host) - 1);
-	if (host[0] == '[')
-		snprintf(name, sizeof(name), "%.*s", (int)len - 2, host + 1);
-	else
-		snprintf(name, sizeof(name), "%.*s", (int)len, host);
-	rc = getaddrinfo(name, NULL, &hints, &res);
-	if (rc)
-		return pk_fail(st, "%s: failed to resolve %s:%u: failed to lookup address information: %s",
-			       flag, ep->host, ep->id, rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
-	memset(&ep->addr, 0, sizeof(ep->addr));
-	memcpy(&ep->addr, res->ai_addr, res->ai_addrlen);
-	if (ep->addr.ss_family == AF_INET)
-		((struct sockaddr_in *)&ep->addr)->sin_port = htons(ep->id);
-	else
-		((struct sockaddr_in6 *)&ep->addr)->sin6_port = htons(ep->id);
-	freeaddrinfo(res);
-	return 0;
+			       flag, (int)len, st->host[side], ep->id, sizeof(ep->host) - 1);
+	return pk_resolve(ep, flag, st->err, st->errlen);
 }
 
 /* The cross-option checks, in pkthere's order (§1.3 "Order of validation"). */
@@ -587,34 +596,9 @@ void pk_args_usage(FILE *f, const char *argv0)
 		fprintf(f, "[ERROR] %s\n", pk_usage_lines[i]);
 }
 
-/* Looks one endpoint's host up again (--reresolve-secs); the ID stays. */
-static int pk_resolve_one(struct pk_endpoint *ep, const char *flag, char *err, size_t errlen)
-{
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM }, *res;
-	char name[sizeof(ep->host)];
-	size_t len = strlen(ep->host);
-	int rc;
-
-	if (ep->host[0] == '[' && len >= 2)
-		snprintf(name, sizeof(name), "%.*s", (int)len - 2, ep->host + 1);
-	else
-		snprintf(name, sizeof(name), "%s", ep->host);
-	rc = getaddrinfo(name, NULL, &hints, &res);
-	if (rc) {
-		snprintf(err, errlen, "%s: failed to resolve %s:%u: %s", flag, ep->host, ep->id,
-			 rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
-		return -EINVAL;
-	}
-	memset(&ep->addr, 0, sizeof(ep->addr));
-	memcpy(&ep->addr, res->ai_addr, res->ai_addrlen);
-	sockaddr_set_port((struct sockaddr *)&ep->addr, ep->id);
-	freeaddrinfo(res);
-	return 0;
-}
-
 int pk_args_resolve_again(struct pk_config *c, char *err, size_t errlen)
 {
-	int r = pk_resolve_one(&c->here, "--here", err, errlen);
+	int r = pk_resolve(&c->here, "--here", err, errlen);
 
-	return r ? r : pk_resolve_one(&c->there, "--there", err, errlen);
+	return r ? r : pk_resolve(&c->there, "--there", err, errlen);
 }
