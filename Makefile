@@ -15,7 +15,7 @@ WARN      := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-protot
 CFLAGS    ?= -O2 -g
 CPPFLAGS  += -D_GNU_SOURCE -DFERRY_VERSION=\"$(VERSION)\" -Isrc
 ALLCFLAGS := -std=c11 $(WARN) $(CFLAGS) -MMD -MP
-LDLIBS    += -lpthread -lm
+LDLIBS    += -lsodium -lcrypto -lsnappy -lpthread -lm
 
 # every module except the program's entry point; tests link against these
 LIB_SRC   := $(filter-out src/cmd/main.c,$(wildcard src/*/*.c))
@@ -105,8 +105,8 @@ clean:
 	rm -rf $(B)
 
 # Build and test dependencies come from Debian; when run as root, missing ones are installed.
-BUILD_PKGS := gcc make pkg-config
-TEST_PKGS  := iproute2 nftables python3 procps psmisc
+BUILD_PKGS := gcc make pkg-config libsodium-dev libssl-dev libsnappy-dev
+TEST_PKGS  := iproute2 nftables python3 procps psmisc kcptun python3-cryptography
 FUZZ_PKGS  := clang libclang-rt-14-dev
 BENCH_PKGS := iperf3 sockperf
 define need_pkgs
