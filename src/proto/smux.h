@@ -64,12 +64,31 @@ struct smux_parser {
 void smux_parser_init(struct smux_parser *ps, uint8_t ver);
 /*
  * Consumes bytes of the stream. Returns the number consumed (< n only when data() took
- * fewer bytes than offered, or frame() failed), or -EPROTO on a fatal protocol error:
+ * fewer bytes than offered), or -EPROTO on a fatal protocol error:
  * a version other than the configured one, an unknown cmd, UPD in v1, a UPD whose length
  * is not 8, a SYN/FIN/NOP with a payload. A negative return of frame() is passed through.
+ * Either error is sticky: every later call returns it again without reading.
  * PSH of length 0 is ignored.
  */
 ssize_t smux_feed(struct smux_parser *ps, const struct smux_handler *h, const uint8_t *p, size_t n);
+
+/*
+ * Why smux_feed() failed, one countable reason each (the feed itself returns -EPROTO for all
+ * protocol errors): 0 while it has not failed, else SMUX_E_*. Read from the offending header
+ * the parser keeps, so it costs nothing until asked.
+ */
+enum smux_err {
+	SMUX_E_VERSION = 1,		/* ver != the configured version */
+	SMUX_E_CMD,			/* cmd > 4 */
+	SMUX_E_UPD_V1,			/* UPD on a v1 session */
+	SMUX_E_UPD_LENGTH,		/* UPD whose length is not 8 */
+	SMUX_E_PAYLOAD,			/* SYN, FIN or NOP with a non-zero length */
+	SMUX_E_HANDLER,			/* frame() returned a negative value */
+	SMUX_E_COUNT
+};
+int smux_parser_reason(const struct smux_parser *ps);
+/* "version", "cmd", ... for logs and counter names; "?" for anything else. */
+const char *smux_err_name(int reason);
 
 /*
  * v2 flow control of one stream (§2.7), all counters mod 2^32.
