@@ -45,24 +45,36 @@ void kcp_params_default(struct kcp_params *p);
 struct kcp_pool;
 struct kcp_pool *kcp_pool_new(void);
 void kcp_pool_free(struct kcp_pool *pool);
+/* Segments ever taken from malloc, and freed ones kept for reuse (stats, tests). */
+void kcp_pool_counts(const struct kcp_pool *pool, uint64_t *mallocs, uint32_t *cached);
 
 struct kcp;
 
 /* Counters, read by the transport for stats lines. */
 struct kcp_stats {
 	uint64_t in_segs, out_segs;		/* segments parsed / written */
-	uint64_t in_bytes, out_bytes;		/* datagram bytes through input / out() */
+	uint64_t in_bytes, out_bytes;		/* KCP bytes through input / out() (no headroom) */
 	uint64_t retrans;			/* every resend */
 	uint64_t fast_retrans, early_retrans, lost;	/* by cause (lost = RTO expiry) */
 	uint64_t dup_segs;			/* PUSH already received */
 	uint64_t input_errors;			/* datagrams stopped by §1.1 validation */
 	uint64_t conv_mismatch;
+	/* input_errors by reason (conv_mismatch is counted on its own, not in input_errors) */
+	uint64_t err_short;			/* datagram shorter than one header */
+	uint64_t err_truncated;			/* a segment's len runs past the datagram */
+	uint64_t err_cmd;			/* cmd not in 81..84 */
+	uint64_t err_oversize;			/* PUSH longer than any datagram can carry (> 1476) */
+	uint64_t trailing;			/* datagrams ending in 1..23 stray bytes (ignored) */
+	uint64_t wnd_drops;			/* PUSH at or beyond rcv_nxt + rcv_wnd: no ACK */
+	uint64_t nomem_drops;			/* PUSH not stored for want of a segment: no ACK */
+	uint64_t ack_overflows;			/* ACK list full: ACKs flushed before the interval */
 };
 
 /*
  * Called for every datagram a flush produces. buf[0 .. reserved) is free headroom the
  * callee may write its outer headers into; the KCP segments are buf[reserved .. len).
- * len ≤ mtu. buf is only valid during the call.
+ * len ≤ mtu. buf is only valid during the call, and the callee must not call back into
+ * the same session.
  */
 typedef void (*kcp_out_fn)(void *ctx, uint8_t *buf, size_t len);
 
@@ -117,6 +129,20 @@ const struct kcp_stats *kcp_stats(const struct kcp *k);
 /* Smoothed RTT and current RTO in ms, for stats. */
 int32_t kcp_srtt(const struct kcp *k);
 int32_t kcp_rto(const struct kcp *k);
+
+/* A snapshot of the §1.2 state, for stats, tests and fuzz invariants. */
+struct kcp_state {
+	uint32_t snd_una, snd_nxt, rcv_nxt;
+	uint32_t rmt_wnd, cwnd, ssthresh, incr;
+	uint32_t snd_queue, snd_buf, rcv_buf, rcv_queue, acks;	/* entries (snd_buf: snd_nxt - snd_una) */
+	uint32_t ts_flush, ts_probe, probe_wait, probe;
+	int32_t srtt, rttvar, rto;
+};
+void kcp_inspect(const struct kcp *k, struct kcp_state *st);
+
+/* Test only (§4.1 "sn near 2^32"): starts the numbering of a fresh session at snd_nxt and
+ * expects the peer's at rcv_nxt. -EBUSY once anything was queued, sent or received. */
+int kcp_test_set_sn(struct kcp *k, uint32_t snd_nxt, uint32_t rcv_nxt);
 
 /* Header fields a listener reads before a session exists (§2.4). n ≥ 24 required. */
 static inline uint32_t kcp_peek_u32(const uint8_t *p)
