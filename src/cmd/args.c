@@ -4,7 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
+
 #include "cmd/args.h"
+#include "proto/kcp.h"
+#include "proto/secure.h"
 
 /* Longest accepted time option: a day is plenty for any timeout. */
 #define ARGS_MAX_SECONDS_MS (86400u * 1000u)
@@ -17,6 +21,11 @@ enum opt_id {
 	O_CONNECT_TIMEOUT, O_IDLE_TIMEOUT, O_MAX_CONNS, O_SNDBUF, O_RCVBUF, O_KA_IDLE, O_KA_INTVL,
 	O_KA_CNT, O_NO_KA, O_REUSEADDR, O_REUSEPORT, O_V6ONLY, O_BASE_ADDR, O_NO_SPLICE,
 	O_UDP_TIMEOUT, O_MAX_SESSIONS, O_HASH_SIZE, O_MAX_DATAGRAM,
+	/* kcp:// (spec/kcp.md §2.8, §3.12) */
+	O_KCP_PROFILE, O_SECURE, O_INSECURE, O_PSK, O_PSK_FILE, O_KCP_MODE, O_MTU, O_SNDWND, O_RCVWND,
+	O_NODELAY, O_INTERVAL, O_RESEND, O_NC, O_ACKNODELAY, O_SOCKBUF, O_KEEPALIVE, O_STREAMBUF,
+	O_MAX_STREAMS, O_KEY, O_CRYPT, O_NOCOMP, O_DS, O_PS, O_SMUXVER, O_SKEW, O_REKEY_TIME,
+	O_REKEY_PACKETS, O_KCPTUN_IGNORED, O_KCPTUN_IGNORED_ARG, O_PORTFWD_STEALTH,
 };
 
 struct opt_def {
@@ -58,6 +67,71 @@ static const struct opt_def ferry_opts[] = {
 	{ "max-sessions", 0, true, false, O_MAX_SESSIONS },
 	{ "hash-size", 'H', true, false, O_HASH_SIZE },
 	{ "max-datagram", 0, true, false, O_MAX_DATAGRAM },
+	{ "kcp-profile", 0, true, false, O_KCP_PROFILE },
+	{ "secure", 0, false, false, O_SECURE },
+	{ "insecure", 0, false, false, O_INSECURE },
+	{ "psk", 'K', true, false, O_PSK },
+	{ "psk-file", 0, true, false, O_PSK_FILE },
+	{ "kcp-mode", 0, true, false, O_KCP_MODE },
+	{ "mode", 0, true, false, O_KCP_MODE },
+	{ "mtu", 0, true, false, O_MTU },
+	{ "sndwnd", 0, true, false, O_SNDWND },
+	{ "rcvwnd", 0, true, false, O_RCVWND },
+	{ "nodelay", 0, true, false, O_NODELAY },
+	{ "interval", 0, true, false, O_INTERVAL },
+	{ "resend", 0, true, false, O_RESEND },
+	{ "nc", 0, true, false, O_NC },
+	{ "acknodelay", 0, false, false, O_ACKNODELAY },
+	{ "sockbuf", 0, true, false, O_SOCKBUF },
+	{ "keepalive", 0, true, false, O_KEEPALIVE },
+	{ "streambuf", 0, true, false, O_STREAMBUF },
+	{ "max-streams", 0, true, false, O_MAX_STREAMS },
+	{ "key", 0, true, false, O_KEY },
+	{ "crypt", 0, true, false, O_CRYPT },
+	{ "nocomp", 0, false, false, O_NOCOMP },
+	{ "datashard", 0, true, false, O_DS },
+	{ "ds", 0, true, false, O_DS },
+	{ "parityshard", 0, true, false, O_PS },
+	{ "ps", 0, true, false, O_PS },
+	{ "smuxver", 0, true, false, O_SMUXVER },
+	{ "secure-max-skew", 0, true, false, O_SKEW },
+	{ "secure-rekey-time", 0, true, false, O_REKEY_TIME },
+	{ "secure-rekey-packets", 0, true, false, O_REKEY_PACKETS },
+	/* kcptun options with no effect here (accepted so kcptun command lines work) */
+	{ "smuxbuf", 0, true, false, O_KCPTUN_IGNORED_ARG },
+	{ "dscp", 0, true, false, O_KCPTUN_IGNORED_ARG },
+	{ "conn", 0, true, false, O_KCPTUN_IGNORED_ARG },
+	{ "autoexpire", 0, true, false, O_KCPTUN_IGNORED_ARG },
+	{ "scavengettl", 0, true, false, O_KCPTUN_IGNORED_ARG },
+	{ "quiet", 0, false, false, O_KCPTUN_IGNORED },
+	{ NULL, 0, false, false, 0 },
+};
+
+/* portfwd's kcptcp-client/-server (spec/kcp.md §3.12): its letters mapped onto kcp:// options. */
+static const struct opt_def kcptcp_opts[] = {
+	{ NULL, 'd', false, true, O_DAEMON },
+	{ NULL, 'p', true, true, O_PIDFILE },
+	{ NULL, 'r', false, false, O_REUSEADDR },
+	{ NULL, 'R', false, false, O_REUSEPORT },
+	{ NULL, '6', false, false, O_V6ONLY },
+	{ NULL, 'S', true, false, O_SOCKBUF },
+	{ NULL, 'M', true, false, O_MTU },
+	{ NULL, 'K', true, false, O_PSK },
+	{ NULL, 'A', true, false, O_NODELAY },
+	{ NULL, 'I', true, false, O_INTERVAL },
+	{ NULL, 'X', true, false, O_RESEND },
+	{ NULL, 'C', true, false, O_NC },
+	{ NULL, 'w', true, false, O_SNDWND },
+	{ NULL, 'W', true, false, O_RCVWND },
+	{ NULL, 'N', false, false, O_KCPTUN_IGNORED },	/* TCP_NODELAY: always on */
+	{ NULL, 'L', false, false, O_KCPTUN_IGNORED },
+	{ NULL, 'Y', true, false, O_KCPTUN_IGNORED_ARG },
+	{ NULL, 'Z', true, false, O_KCPTUN_IGNORED_ARG },
+	{ NULL, 'g', false, false, O_PORTFWD_STEALTH },
+	{ NULL, 'G', false, false, O_PORTFWD_STEALTH },
+	{ NULL, 'P', false, false, O_PORTFWD_STEALTH },
+	{ NULL, 'j', false, false, O_PORTFWD_STEALTH },
+	{ NULL, 'h', false, true, O_HELP },
 	{ NULL, 0, false, false, 0 },
 };
 
@@ -185,6 +259,165 @@ static int set_uint32(const char *v, uint64_t min, uint64_t max, uint32_t *out)
 	return rc;
 }
 
+static int set_int(const char *v, int min, int max, int *out)
+{
+	uint64_t x;
+	int rc = parse_uint(v, (uint64_t)min, (uint64_t)max, &x);
+
+	if (!rc)
+		*out = (int)x;
+	return rc;
+}
+
+static int psk_load_file(const char *path, struct kcp_opts *k, char *err, size_t errlen)
+{
+	char text[256];
+	struct stat st;
+	FILE *fp = fopen(path, "r");
+	size_t n;
+
+	if (!fp) {
+		snprintf(err, errlen, "--psk-file %s: %s", path, strerror(errno));
+		return -EINVAL;
+	}
+	n = fread(text, 1, sizeof(text) - 1, fp);
+	text[n] = '\0';
+	if (fstat(fileno(fp), &st) == 0 && (st.st_mode & 077))
+		log_warn("--psk-file %s: readable by group or others (mode %03o); chmod 600 it",
+			 path, (unsigned)(st.st_mode & 0777));
+	fclose(fp);
+	if (secure_psk_parse(text, k->psk)) {
+		explicit_bzero(text, sizeof(text));
+		snprintf(err, errlen, "--psk-file %s: expected 64 hex characters (a 32-byte key, not all zero)", path);
+		return -EINVAL;
+	}
+	explicit_bzero(text, sizeof(text));
+	k->psk_set = true;
+	return 0;
+}
+
+static const char *const kcp_mode_names[] = { "normal", "fast", "fast2", "fast3", "manual" };
+
+/* The kcp:// options. */
+static int kcp_opt_apply(const struct opt_def *d, const char *v, struct kcp_opts *k, char *err, size_t errlen)
+{
+	uint32_t u;
+
+	switch (d->id) {
+	case O_KCP_PROFILE:
+		if (strcmp(v, "ferry") && strcmp(v, "kcptun"))
+			return bad_value(err, errlen, d, v, "ferry or kcptun");
+		k->profile = !strcmp(v, "kcptun") ? KCP_PROFILE_KCPTUN : KCP_PROFILE_FERRY;
+		return 0;
+	case O_SECURE: k->secure = true; return 0;
+	case O_INSECURE: k->insecure = true; return 0;
+	case O_PSK:
+		if (secure_psk_parse(v, k->psk))
+			return bad_value(err, errlen, d, "...", "64 hex characters (a 32-byte key, not all zero)");
+		k->psk_set = true;
+		return 0;
+	case O_PSK_FILE: return psk_load_file(v, k, err, errlen);
+	case O_KCP_MODE:
+		for (int m = 0; m < 5; m++)
+			if (!strcmp(v, kcp_mode_names[m])) {
+				k->mode = m + 1;
+				return 0;
+			}
+		return bad_value(err, errlen, d, v, "normal, fast, fast2, fast3 or manual");
+	case O_MTU:
+		if (set_uint32(v, 300, 1500, &k->mtu))
+			return bad_value(err, errlen, d, v, "bytes from 300 to 1500");
+		return 0;
+	case O_SNDWND:
+	case O_RCVWND:
+		if (set_uint32(v, 1, 65535, &u))
+			return bad_value(err, errlen, d, v, "segments from 1 to 65535");
+		*(d->id == O_SNDWND ? &k->sndwnd : &k->rcvwnd) = u;
+		return 0;
+	case O_NODELAY:
+		if (set_int(v, 0, 2, &k->nodelay))
+			return bad_value(err, errlen, d, v, "0, 1 or 2");
+		return 0;
+	case O_INTERVAL:
+		if (set_int(v, 10, 5000, &k->interval))
+			return bad_value(err, errlen, d, v, "milliseconds from 10 to 5000");
+		return 0;
+	case O_RESEND:
+		if (set_int(v, 0, 255, &k->resend))
+			return bad_value(err, errlen, d, v, "a count from 0 (off) to 255");
+		return 0;
+	case O_NC:
+		if (set_int(v, 0, 1, &k->nc))
+			return bad_value(err, errlen, d, v, "0 (congestion control on) or 1 (off)");
+		return 0;
+	case O_ACKNODELAY: k->acknodelay = true; return 0;
+	case O_SOCKBUF:
+		if (set_uint32(v, 1024, ARGS_MAX_BUF_BYTES, &k->sockbuf))
+			return bad_value(err, errlen, d, v, "bytes from 1024 to 1073741824");
+		return 0;
+	case O_KEEPALIVE:
+		if (set_uint32(v, 1, 3600, &k->keepalive_s))
+			return bad_value(err, errlen, d, v, "seconds from 1 to 3600");
+		return 0;
+	case O_STREAMBUF:
+		if (set_uint32(v, 4096, 1u << 26, &k->streambuf))
+			return bad_value(err, errlen, d, v, "bytes from 4096 to 67108864");
+		return 0;
+	case O_MAX_STREAMS:
+		if (set_uint32(v, 1, 1000000, &k->max_streams))
+			return bad_value(err, errlen, d, v, "a number from 1 to 1000000");
+		return 0;
+	case O_KEY:
+		if (strlen(v) >= sizeof(k->key))
+			return bad_value(err, errlen, d, "...", "at most 127 bytes");
+		snprintf(k->key, sizeof(k->key), "%s", v);
+		k->key_set = true;
+		return 0;
+	case O_CRYPT:
+		if (strlen(v) >= sizeof(k->crypt))
+			return bad_value(err, errlen, d, v, "a kcptun cipher name such as aes, salsa20, xor or none");
+		snprintf(k->crypt, sizeof(k->crypt), "%s", v);
+		return 0;
+	case O_NOCOMP: k->nocomp = true; return 0;
+	case O_DS:
+	case O_PS:
+		if (set_int(v, 0, 255, d->id == O_DS ? &k->ds : &k->ps))
+			return bad_value(err, errlen, d, v, "shards from 0 (FEC off) to 255");
+		return 0;
+	case O_SMUXVER:
+		if (set_int(v, 1, 2, &k->smuxver))
+			return bad_value(err, errlen, d, v, "1 or 2");
+		return 0;
+	case O_SKEW:
+		if (set_uint32(v, 0, 86400, &k->max_skew_s))
+			return bad_value(err, errlen, d, v, "seconds (0 = no clock check)");
+		return 0;
+	case O_REKEY_TIME:
+		if (parse_seconds_ms(v, ARGS_MAX_SECONDS_MS, &u) || u < 1000)
+			return bad_value(err, errlen, d, v, "seconds, at least 1");
+		k->rekey_time_ms = u;
+		return 0;
+	case O_REKEY_PACKETS: {
+		uint64_t x;
+
+		if (parse_uint(v, 16, 1ull << 60, &x))
+			return bad_value(err, errlen, d, v, "a packet count from 16 to 2^60");
+		k->rekey_packets = x;
+		return 0;
+	}
+	case O_KCPTUN_IGNORED:
+	case O_KCPTUN_IGNORED_ARG:
+		return 0;
+	case O_PORTFWD_STEALTH:
+		log_warn("kcptcp: -%c (portfwd stealth option) is accepted and ignored", d->letter);
+		return 0;
+	default:
+		break;
+	}
+	snprintf(err, errlen, "internal: unhandled option");
+	return -EINVAL;
+}
+
 /* Applies one option. v is its argument (or NULL). */
 static int opt_apply(const struct opt_def *d, const char *v, struct global_opts *g, struct rule_opts *ro,
 		     char *err, size_t errlen)
@@ -278,6 +511,8 @@ static int opt_apply(const struct opt_def *d, const char *v, struct global_opts 
 		if (set_uint32(v, 1, RULE_MAX_DATAGRAM_V6, &ro->max_datagram))
 			return bad_value(err, errlen, d, v, "bytes from 1 to 65527");
 		return 0;
+	default:
+		return kcp_opt_apply(d, v, &ro->kcp, err, errlen);
 	}
 	snprintf(err, errlen, "internal: unhandled option");
 	return -EINVAL;
@@ -298,7 +533,8 @@ static int opt_check_scope(const struct opt_def *d, struct global_opts *g, char 
 int args_parse(enum args_dialect dia, int n, char *const words[], struct global_opts *g, struct rule_opts *ro,
 	       struct args_result *res, char *err, size_t errlen)
 {
-	const struct opt_def *table = dia == ARGS_TCPFWD ? tcpfwd_opts : dia == ARGS_UDPFWD ? udpfwd_opts : ferry_opts;
+	const struct opt_def *table = dia == ARGS_TCPFWD ? tcpfwd_opts : dia == ARGS_UDPFWD ? udpfwd_opts :
+				      dia == ARGS_KCPTCP_CLIENT || dia == ARGS_KCPTCP_SERVER ? kcptcp_opts : ferry_opts;
 	bool only_pos = false;
 	int rc;
 
@@ -395,6 +631,119 @@ static void rule_canon(struct rule *r)
 		 o->sock.sndbuf, o->sock.rcvbuf, o->sock.keepalive, o->sock.ka_idle_s, o->sock.ka_intvl_s,
 		 o->sock.ka_cnt, o->sock.reuseaddr, o->sock.reuseport, o->sock.v6only, o->udp_timeout_ms,
 		 o->max_sessions, o->hash_size, o->max_datagram);
+	if (r->listen.scheme == EP_KCP || r->target.scheme == EP_KCP) {
+		const struct kcp_opts *k = &o->kcp;
+		size_t used = strlen(r->canon);
+		uint64_t psk_sum = 0;
+
+		/* the key itself stays out of the text; a changed key still changes the rule */
+		for (int i = 0; i < 32; i++)
+			psk_sum = psk_sum * 131 + k->psk[i];
+		snprintf(r->canon + used, sizeof(r->canon) - used,
+			 " kcp=%d/%d/%d/%016llx/%d/%u/%u/%u/%d/%d/%d/%d/%d/%u/%u/%u/%u/%s/%s/%d/%d/%d/%d/%u/%u/%llu",
+			 k->profile, k->secure, k->insecure, (unsigned long long)psk_sum, k->mode, k->mtu, k->sndwnd,
+			 k->rcvwnd, k->nodelay, k->interval, k->resend, k->nc, k->acknodelay, k->sockbuf, k->keepalive_s,
+			 k->streambuf, k->max_streams, k->crypt, k->key, k->nocomp, k->ds, k->ps, k->smuxver, k->max_skew_s,
+			 k->rekey_time_ms, (unsigned long long)k->rekey_packets);
+	}
+}
+
+static bool schemes_pair(enum ep_scheme l, enum ep_scheme t)
+{
+	return l == t ? l != EP_KCP : (l == EP_TCP && t == EP_KCP) || (l == EP_KCP && t == EP_TCP);
+}
+
+static bool kcp_opts_touched(const struct kcp_opts *k)
+{
+	struct rule_opts d;
+
+	rule_opts_default(&d);
+	return memcmp(k, &d.kcp, sizeof(*k)) != 0;
+}
+
+/*
+ * Checks the kcp:// options of a rule and fills in what the profile decides: kcptun's
+ * defaults (spec/kcp.md §2.8, §1.13: mode fast, aes, FEC 10/3, compression, smux v1,
+ * windows 128/512 as client and 1024/1024 as server) or ferry's (fast3, 1024/1024, smux
+ * v2; secure when a PSK is given). Windows, mtu and the rest are validated here so that a
+ * bad combination is a start-up error naming the option.
+ */
+static int kcp_opts_finish(struct rule *r, char *err, size_t errlen)
+{
+	struct kcp_opts *k = &r->o.kcp;
+	bool server = r->listen.scheme == EP_KCP, kcptun = k->profile == KCP_PROFILE_KCPTUN;
+
+	if (r->listen.scheme != EP_KCP && r->target.scheme != EP_KCP) {
+		if (kcp_opts_touched(k)) {
+			snprintf(err, errlen, "KCP options (--psk, --mode, --key, ...) are for rules with a kcp:// endpoint");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (r->o.base_addr) {
+		snprintf(err, errlen, "--base-addr is for tcp:// to tcp:// rules only");
+		return -EINVAL;
+	}
+	if (kcptun && (k->psk_set || k->secure)) {
+		snprintf(err, errlen, "--psk/--secure select ferry's secure mode, which kcptun does not speak: "
+			 "drop them or use --kcp-profile ferry");
+		return -EINVAL;
+	}
+	if (!kcptun && (k->key_set || k->crypt[0] || k->nocomp || k->ds >= 0 || k->ps >= 0 || k->smuxver)) {
+		snprintf(err, errlen, "--key, --crypt, --nocomp, --datashard, --parityshard and --smuxver are kcptun's "
+			 "options: add --kcp-profile kcptun");
+		return -EINVAL;
+	}
+	if (k->secure && !k->psk_set) {
+		snprintf(err, errlen, "--secure needs a pre-shared key: --psk-file FILE or -K HEX (64 hex characters)");
+		return -EINVAL;
+	}
+	k->secure = k->psk_set;
+	if (!k->mode)
+		k->mode = (kcptun ? KCP_MODE_FAST : KCP_MODE_FAST3) + 1;
+	if (!k->mtu)
+		k->mtu = 1350;
+	if (!k->sndwnd)
+		k->sndwnd = kcptun && !server ? 128 : 1024;
+	if (!k->rcvwnd)
+		k->rcvwnd = kcptun && !server ? 512 : 1024;
+	if (!k->keepalive_s)
+		k->keepalive_s = 10;
+	if (!k->streambuf)
+		k->streambuf = 1u << 20;
+	if (!k->max_streams)
+		k->max_streams = 65536;
+	if (!k->sockbuf)
+		k->sockbuf = 4u << 20;
+	if (kcptun) {
+		if (!k->crypt[0])
+			snprintf(k->crypt, sizeof(k->crypt), "aes");
+		if (!k->key_set) {
+			const char *env = getenv("KCPTUN_KEY");
+
+			snprintf(k->key, sizeof(k->key), "%s", env ? env : "it's a secrect");
+		}
+		if (k->ds < 0)
+			k->ds = 10;
+		if (k->ps < 0)
+			k->ps = 3;
+		if (!k->ds || !k->ps)
+			k->ds = k->ps = 0;
+		if (k->ds + k->ps > 255) {
+			snprintf(err, errlen, "--datashard + --parityshard must be at most 255");
+			return -EINVAL;
+		}
+		if (!k->smuxver)
+			k->smuxver = 1;
+	} else {
+		k->smuxver = 2;
+		k->ds = k->ps = 0;
+	}
+	if (!k->rekey_time_ms)
+		k->rekey_time_ms = 120000;
+	if (!k->rekey_packets)
+		k->rekey_packets = 1ull << 60;
+	return 0;
 }
 
 int rule_build(enum args_dialect dia, const char *listen, const char *target, const struct rule_opts *ro,
@@ -408,30 +757,34 @@ int rule_build(enum args_dialect dia, const char *listen, const char *target, co
 		return -ENOMEM;
 	}
 	if (dia != ARGS_FERRY) {
-		enum ep_scheme s = dia == ARGS_UDPFWD ? EP_UDP : EP_TCP;
+		enum ep_scheme ls = dia == ARGS_UDPFWD ? EP_UDP : dia == ARGS_KCPTCP_SERVER ? EP_KCP : EP_TCP;
+		enum ep_scheme ts = dia == ARGS_UDPFWD ? EP_UDP : dia == ARGS_KCPTCP_CLIENT ? EP_KCP : EP_TCP;
 
-		rc = endpoint_parse_bare(listen, s, &r->listen, err, errlen);
+		rc = endpoint_parse_bare(listen, ls, &r->listen, err, errlen);
 		if (!rc)
-			rc = endpoint_parse_bare(target, s, &r->target, err, errlen);
+			rc = endpoint_parse_bare(target, ts, &r->target, err, errlen);
 	} else {
 		rc = endpoint_parse(listen, &r->listen, err, errlen);
 		if (!rc)
 			rc = endpoint_parse(target, &r->target, err, errlen);
 	}
-	if (!rc && r->listen.scheme != r->target.scheme) {
-		snprintf(err, errlen, "cannot forward %s:// to %s:// in \"%s %s\": use tcp:// to tcp:// or udp:// to udp://",
-			 endpoint_scheme_name(r->listen.scheme), endpoint_scheme_name(r->target.scheme), listen, target);
+	if (!rc && !schemes_pair(r->listen.scheme, r->target.scheme)) {
+		snprintf(err, errlen, "cannot forward %s:// to %s:// in \"%s %s\": use tcp:// to tcp://, udp:// to udp://, "
+			 "tcp:// to kcp:// or kcp:// to tcp://", endpoint_scheme_name(r->listen.scheme),
+			 endpoint_scheme_name(r->target.scheme), listen, target);
 		rc = -EINVAL;
 	}
 	if (!rc && r->listen.scheme == EP_UDP && (ro->base_addr || ro->no_splice)) {
 		snprintf(err, errlen, "%s is for tcp:// rules only", ro->base_addr ? "--base-addr" : "--no-splice");
 		rc = -EINVAL;
 	}
+	r->o = *ro;
+	if (!rc)
+		rc = kcp_opts_finish(r, err, errlen);
 	if (rc) {
 		free(r);
 		return rc;
 	}
-	r->o = *ro;
 	r->refs = 1;
 	rule_canon(r);
 	*out = r;

@@ -32,6 +32,8 @@ enum args_dialect {
 	ARGS_FERRY,	/* ferry [options] tcp://LISTEN tcp://TARGET */
 	ARGS_TCPFWD,	/* tcpfwd [options] HOST:PORT HOST:PORT (portfwd) */
 	ARGS_UDPFWD,	/* udpfwd HOST:PORT HOST:PORT [options] (portfwd) */
+	ARGS_KCPTCP_CLIENT,	/* kcptcp-client [options] LOCAL_TCP REMOTE_UDP (portfwd) */
+	ARGS_KCPTCP_SERVER,	/* kcptcp-server [options] LOCAL_UDP TARGET_TCP (portfwd) */
 };
 
 /* What one argv (or config line) said: options applied to g/ro, positionals collected. */

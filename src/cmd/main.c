@@ -24,6 +24,7 @@
 #include "os/daemon.h"
 #include "os/pidfile.h"
 #include "os/syslog.h"
+#include "relay/kcp.h"
 #include "relay/worker.h"
 
 #define EXIT_USAGE 2
@@ -35,9 +36,13 @@
 static const char usage_ferry[] =
 "usage: ferry [options] tcp://LISTEN_HOST:PORT tcp://TARGET_HOST:PORT\n"
 "       ferry [options] udp://LISTEN_HOST:PORT udp://TARGET_HOST:PORT\n"
+"       ferry [options] tcp://LISTEN_HOST:PORT kcp://SERVER:PORT --psk-file KEY   (KCP tunnel client)\n"
+"       ferry [options] kcp://LISTEN_HOST:PORT tcp://TARGET_HOST:PORT --psk-file KEY (KCP tunnel server)\n"
 "       ferry [options] -c FILE        (one rule per line: LISTEN TARGET [rule options])\n"
 "       tcpfwd [-d] [-p PIDFILE] [-b] [-r] [-R] [-6] LOCAL_ADDR:PORT DEST_ADDR:PORT\n"
 "       udpfwd LOCAL_ADDR:PORT DEST_ADDR:PORT [-t SECS] [-d] [-o] [-r] [-R] [-H SIZE] [-p PIDFILE]\n"
+"       kcptcp-client [-d] [-p PIDFILE] [-r] [-R] [-6] [-S BYTES] [-M MTU] [-K HEX] LOCAL_TCP REMOTE_UDP\n"
+"       kcptcp-server [same options] LOCAL_UDP TARGET_TCP\n"
 "       ferry --here UDP|ICMP:HOST:ID --there UDP|ICMP:HOST:ID [pkthere options]\n"
 "             (pkthere's single-client forwarder and ICMP tunnel; `ferry --help --here` lists its options)\n"
 "\n"
@@ -79,6 +84,24 @@ static const char usage_ferry[] =
 "      --max-sessions N     sessions per rule; then the least recently active goes (65536)\n"
 "  -H, --hash-size N        initial session hash buckets (default: grows as needed)\n"
 "      --max-datagram BYTES drop (and count) larger datagrams (default: none are too big)\n"
+"\n"
+"KCP rule options (tcp:// <-> kcp://: TCP connections as streams in KCP sessions over UDP):\n"
+"      --psk-file FILE      32-byte pre-shared key as 64 hex characters: ferry's secure mode\n"
+"  -K, --psk HEX            the same key on the command line (portfwd's -K)\n"
+"      --secure             insist on secure mode (needs a key)\n"
+"      --insecure           allow plain KCP (no key) on a non-loopback address\n"
+"      --mode MODE          normal, fast, fast2, fast3 (ferry default) or manual\n"
+"      --nodelay N --interval MS --resend N --nc 0|1   manual KCP tuning\n"
+"      --mtu BYTES          largest UDP payload (default 1350)\n"
+"      --sndwnd N --rcvwnd N  KCP windows in segments (ferry: 1024/1024)\n"
+"      --sockbuf BYTES      UDP socket buffers (default 4 MiB)\n"
+"      --keepalive S        smux keepalive interval (default 10; a session with no frame for 30 s ends)\n"
+"      --streambuf BYTES    per-stream receive window and buffer (default 1 MiB)\n"
+"      --max-streams N      streams per session (default 65536); --max-sessions limits sessions\n"
+"      --secure-rekey-time S --secure-rekey-packets N --secure-max-skew S   secure mode tuning\n"
+"      --kcp-profile kcptun talk to kcptun (client or server); kcptun's own option names:\n"
+"      --key K --crypt aes|aes-128|aes-192|salsa20|xor|none --nocomp --datashard N --parityshard N\n"
+"      --smuxver 1|2 --acknodelay (kcptun modes are NOT authenticated: obfuscation only)\n"
 "\n"
 "Signals: TERM/INT/QUIT exit, HUP reloads -c FILE, USR1 prints stats.\n"
 "Exit status: 0 clean exit, 1 start-up failure, 2 usage or config error.\n";
@@ -125,6 +148,9 @@ static int rule_prepare(struct ferry *f, struct rule *r, char *err, size_t errle
 	rc = rule_resolve(r, err, errlen);
 	if (rc)
 		return rc;
+	rc = kcp_rule_check(r, err, errlen);
+	if (rc)
+		return rc;
 	rc = rule_alloc_stats(r, f->nworkers);
 	if (rc) {
 		snprintf(err, errlen, "out of memory");
@@ -133,12 +159,13 @@ static int rule_prepare(struct ferry *f, struct rule *r, char *err, size_t errle
 	r->id = ++f->next_rule_id;
 	snprintf(d, sizeof(d), "rule %u %s", r->id, r->desc);
 	memcpy(r->desc, d, sizeof(d));
+	kcp_rule_announce(r);
 	return 0;
 }
 
 static int rule_listen_socket(const struct rule *r, const struct sockaddr *sa, const struct sock_opts *so)
 {
-	if (r->listen.scheme == EP_UDP)
+	if (r->listen.scheme != EP_TCP)
 		return sock_udp_bind(sa, so);
 	return sock_tcp_listen(sa, so, RULE_BACKLOG);
 }
@@ -215,7 +242,7 @@ static void rule_retire(struct ferry *f, struct rule *r)
 		worker_send(&f->workers[w], c);
 	}
 	log_info("%s: removed; %s", r->desc,
-		 r->listen.scheme == EP_UDP ? "its sessions are closed" : "open connections drain");
+		 r->listen.scheme != EP_TCP ? "its sessions are closed" : "open connections drain");
 }
 
 /* ---- stats ---- */
@@ -239,6 +266,14 @@ static void stats_rule(FILE *out, const struct rule *r)
 	else
 		fprintf(out, "\"accepted\":%llu,\"active\":%llu,\"failed\":%llu,", (unsigned long long)s.accepted,
 			(unsigned long long)(s.accepted - s.closed), (unsigned long long)s.failed);
+	if (r->listen.scheme == EP_KCP || r->target.scheme == EP_KCP)
+		fprintf(out, "\"kcp\":{\"sessions\":%llu,\"active\":%llu,\"retrans\":%llu,\"fast_retrans\":%llu,"
+			"\"lost\":%llu,\"out_segs\":%llu,\"loss_pct\":%.2f,\"srtt_ms\":%u,\"fec_recovered\":%llu},",
+			(unsigned long long)s.kcp_sessions, (unsigned long long)(s.kcp_sessions - s.kcp_sessions_closed),
+			(unsigned long long)s.kcp_retrans, (unsigned long long)s.kcp_fast_retrans,
+			(unsigned long long)s.kcp_lost, (unsigned long long)s.kcp_out_segs,
+			s.kcp_out_segs ? 100.0 * (double)s.kcp_retrans / (double)s.kcp_out_segs : 0.0, s.kcp_srtt_ms,
+			(unsigned long long)s.kcp_fec_recovered);
 	fprintf(out, "\"bytes_up\":%llu,\"bytes_down\":%llu,\"drops\":{", (unsigned long long)s.bytes_up,
 		(unsigned long long)s.bytes_down);
 	for (int d = 0; d < DROP__COUNT; d++)
@@ -475,8 +510,10 @@ static void parse_or_die(struct ferry *f, int argc, char **argv)
 		f->dia = ARGS_TCPFWD;
 	else if (!strcmp(prog, "udpfwd"))
 		f->dia = ARGS_UDPFWD;
-	else if (!strncmp(prog, "kcptcp-", 7))
-		die_usage("kcptcp-client/kcptcp-server are not implemented yet; use tcpfwd, udpfwd or ferry");
+	else if (!strcmp(prog, "kcptcp-client"))
+		f->dia = ARGS_KCPTCP_CLIENT;
+	else if (!strcmp(prog, "kcptcp-server"))
+		f->dia = ARGS_KCPTCP_SERVER;
 	if (args_parse(f->dia, argc - 1, argv + 1, &f->g, &f->ro, &res, err, sizeof(err)))
 		die_usage(err);
 	if (f->g.help) {

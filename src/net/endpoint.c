@@ -15,9 +15,10 @@ static const struct {
 } schemes[] = {
 	{ "tcp", EP_TCP },
 	{ "udp", EP_UDP },
+	{ "kcp", EP_KCP },
 };
 
-#define SCHEMES_ACCEPTED "tcp:// or udp://"
+#define SCHEMES_ACCEPTED "tcp://, udp:// or kcp://"
 
 const char *endpoint_scheme_name(enum ep_scheme s)
 {
@@ -165,7 +166,7 @@ int endpoint_parse(const char *text, struct endpoint *ep, char *err, size_t errl
 
 int endpoint_resolve(struct endpoint *ep, int passive, char *err, size_t errlen)
 {
-	struct addrinfo hints = { .ai_socktype = ep->scheme == EP_UDP ? SOCK_DGRAM : SOCK_STREAM,
+	struct addrinfo hints = { .ai_socktype = ep->scheme != EP_TCP ? SOCK_DGRAM : SOCK_STREAM,
 				  .ai_flags = AI_NUMERICSERV };
 	struct addrinfo *res, *ai;
 	char port[8], text[EP_TEXT_MAX];

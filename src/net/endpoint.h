@@ -18,6 +18,7 @@
 enum ep_scheme {
 	EP_TCP = 1,
 	EP_UDP,
+	EP_KCP,		/* TCP streams over KCP over UDP (spec/kcp.md) */
 };
 
 struct endpoint {

@@ -18,6 +18,10 @@ const char *const rule_drop_names[DROP__COUNT] = {
 	[DROP_SEND_ERROR] = "send_error",
 	[DROP_ICMP_ERROR] = "icmp_error",
 	[DROP_RCVBUF] = "rcvbuf_full",
+	[DROP_MAX_STREAMS] = "max_streams",
+	[DROP_UNAUTH] = "unauthenticated",
+	[DROP_PROTOCOL] = "protocol_error",
+	[DROP_DEAD_LINK] = "dead_link",
 };
 
 void rule_opts_default(struct rule_opts *o)
@@ -31,6 +35,9 @@ void rule_opts_default(struct rule_opts *o)
 	o->sock.ka_cnt = RULE_KA_CNT;
 	o->udp_timeout_ms = RULE_UDP_TIMEOUT_MS;
 	o->max_sessions = RULE_MAX_SESSIONS;
+	o->kcp.nodelay = o->kcp.interval = o->kcp.resend = o->kcp.nc = -1;
+	o->kcp.ds = o->kcp.ps = -1;
+	o->kcp.max_skew_s = 300;
 }
 
 int rule_alloc_stats(struct rule *r, unsigned nworkers)
@@ -71,6 +78,15 @@ void rule_stats_sum(const struct rule *r, struct rule_stats *out)
 		out->dgrams_down += CTR_GET(s->dgrams_down);
 		out->sess_expired += CTR_GET(s->sess_expired);
 		out->sess_evicted += CTR_GET(s->sess_evicted);
+		out->kcp_sessions += CTR_GET(s->kcp_sessions);
+		out->kcp_sessions_closed += CTR_GET(s->kcp_sessions_closed);
+		out->kcp_retrans += CTR_GET(s->kcp_retrans);
+		out->kcp_fast_retrans += CTR_GET(s->kcp_fast_retrans);
+		out->kcp_lost += CTR_GET(s->kcp_lost);
+		out->kcp_out_segs += CTR_GET(s->kcp_out_segs);
+		out->kcp_fec_recovered += CTR_GET(s->kcp_fec_recovered);
+		if (CTR_GET(s->kcp_srtt_ms))
+			out->kcp_srtt_ms = CTR_GET(s->kcp_srtt_ms);
 		for (int d = 0; d < DROP__COUNT; d++)
 			out->drops[d] += CTR_GET(s->drops[d]);
 	}

@@ -24,6 +24,37 @@
 #define RULE_MAX_DATAGRAM_V4 65507
 #define RULE_MAX_DATAGRAM_V6 65527
 
+/*
+ * kcp:// options (spec/kcp.md §1.13, §2.8, §3.12). Zero means "the profile's default",
+ * filled in by kcp_opts_finish() once the rule's role (client or server) is known.
+ */
+enum kcp_profile { KCP_PROFILE_FERRY, KCP_PROFILE_KCPTUN };
+
+struct kcp_opts {
+	enum kcp_profile profile;
+	bool secure, insecure;		/* ferry profile: PSK channel / plain KCP off loopback */
+	bool psk_set;
+	uint8_t psk[32];
+	int mode;			/* enum kcp_mode + 1; 0 = profile default */
+	uint32_t mtu, sndwnd, rcvwnd;
+	int nodelay, interval, resend, nc;	/* manual mode; -1 = preset */
+	bool acknodelay;
+	uint32_t sockbuf;
+	uint32_t keepalive_s;		/* smux NOP interval */
+	uint32_t streambuf;		/* per-stream receive window (v2) and buffer cap */
+	uint32_t max_streams;		/* per session */
+	/* kcptun profile */
+	char crypt[16];
+	char key[128];
+	bool key_set, nocomp;
+	int ds, ps;			/* -1 = default 10/3 */
+	int smuxver;			/* 0 = default */
+	/* secure mode */
+	uint32_t max_skew_s;
+	uint32_t rekey_time_ms;
+	uint64_t rekey_packets;
+};
+
 struct rule_opts {
 	uint32_t connect_timeout_ms;
 	uint32_t idle_timeout_ms;	/* 0 = off */
@@ -36,6 +67,7 @@ struct rule_opts {
 	uint32_t max_sessions;
 	uint32_t hash_size;	/* initial buckets; 0 = sized for max_sessions */
 	uint32_t max_datagram;	/* 0 = the protocol's maximum */
+	struct kcp_opts kcp;
 };
 
 enum rule_drop {
@@ -50,6 +82,10 @@ enum rule_drop {
 	DROP_SEND_ERROR,	/* udp: the kernel refused a send (buffer full, EPERM from a filter) */
 	DROP_ICMP_ERROR,	/* udp: ICMP error from the target (port/host unreachable) */
 	DROP_RCVBUF,		/* udp: the kernel dropped datagrams, a socket's receive buffer was full */
+	DROP_MAX_STREAMS,	/* kcp: a session already carries --max-streams streams */
+	DROP_UNAUTH,		/* kcp: packet failed authentication / CRC / framing (silently dropped) */
+	DROP_PROTOCOL,		/* kcp: smux or KCP protocol error closed a session */
+	DROP_DEAD_LINK,		/* kcp: a session died (dead link, keepalive timeout, handshake failed) */
 	DROP__COUNT
 };
 
@@ -62,6 +98,10 @@ struct rule_stats {
 	uint64_t bytes_down;	/* target -> client */
 	uint64_t dgrams_up, dgrams_down;
 	uint64_t sess_expired, sess_evicted;	/* udp; sessions created = accepted */
+	uint64_t kcp_sessions, kcp_sessions_closed;
+	uint64_t kcp_retrans, kcp_fast_retrans, kcp_lost;
+	uint64_t kcp_out_segs, kcp_fec_recovered;
+	uint32_t kcp_srtt_ms;	/* of the last session that reported */
 	uint64_t drops[DROP__COUNT];
 } __attribute__((aligned(64)));
 

@@ -22,6 +22,7 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "relay/kcp.h"
 #include "relay/tcp.h"
 #include "relay/worker.h"
 
@@ -557,6 +558,10 @@ static void conn_start(struct tcp_listener *l, int fd)
 		CTR_ADD(l->st->closed, 1);
 		LOG_RL(LOG_WARN, "%s: --max-conns %u reached, connection refused", r->desc, r->o.max_conns);
 		sock_close_reset(fd);
+		return;
+	}
+	if (r->target.scheme == EP_KCP) {
+		kcp_client_accept(w, r, fd);
 		return;
 	}
 	err = conn_addr_delta(l, fd, &delta);

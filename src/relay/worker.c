@@ -9,13 +9,15 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "relay/kcp.h"
 #include "relay/tcp.h"
 #include "relay/udp.h"
 #include "relay/worker.h"
 
 static void worker_maybe_finish(struct worker *w)
 {
-	if (w->stopping && w->nconns == 0 && list_empty(&w->listeners) && list_empty(&w->udp_listeners))
+	if (w->stopping && w->nconns == 0 && list_empty(&w->listeners) && list_empty(&w->udp_listeners) &&
+	    list_empty(&w->kcp_rules))
 		loop_stop(w->loop);
 }
 
@@ -38,6 +40,7 @@ static void worker_on_drain_timeout(struct timer *t)
 	struct worker *w = container_of(t, struct worker, drain);
 
 	tcp_conn_close_all(w);
+	kcp_close_all(w);
 	worker_maybe_finish(w);
 }
 
@@ -49,6 +52,8 @@ static void worker_run_cmd(struct worker *w, struct worker_cmd *c)
 	case WCMD_ADD_LISTENER:
 		if (c->rule->listen.scheme == EP_UDP)
 			err = udp_listener_start(w, c->rule, c->fd);
+		else if (c->rule->listen.scheme == EP_KCP)
+			err = kcp_listener_start(w, c->rule, c->fd);
 		else
 			err = tcp_listener_start(w, c->rule, c->fd);
 		if (err)
@@ -57,16 +62,20 @@ static void worker_run_cmd(struct worker *w, struct worker_cmd *c)
 	case WCMD_DEL_RULE:
 		tcp_listener_stop_rule(w, c->rule);
 		udp_listener_stop_rule(w, c->rule);
+		kcp_stop_rule(w, c->rule);
 		rule_unref(c->rule);
 		break;
 	case WCMD_STOP:
 		w->stopping = true;
 		tcp_listener_stop_all(w);
 		udp_listener_stop_all(w);
+		kcp_stop_all(w);
 		if (c->drain_ms && w->nconns)
 			timer_arm(w->loop, &w->drain, c->drain_ms);
-		else
+		else {
 			tcp_conn_close_all(w);
+			kcp_close_all(w);
+		}
 		worker_maybe_finish(w);
 		break;
 	}
@@ -104,6 +113,7 @@ int worker_init(struct worker *w, unsigned id)
 	list_init(&w->listeners);
 	list_init(&w->conns);
 	list_init(&w->udp_listeners);
+	list_init(&w->kcp_rules);
 	pipe_pool_init(&w->pipes);
 	timer_init(&w->drain, worker_on_drain_timeout);
 	pthread_mutex_init(&w->mu, NULL);

@@ -43,7 +43,8 @@ struct worker {
 	struct list listeners;		/* tcp */
 	struct list conns;		/* tcp */
 	struct list udp_listeners;
-	struct udp_scratch *udp_scratch;	/* batch buffers, shared by the worker's UDP sockets */
+	struct udp_scratch *udp_scratch;
+	struct list kcp_rules;		/* struct kcp_rule_ctx: this worker's kcp:// state per rule */	/* batch buffers, shared by the worker's UDP sockets */
 	uint64_t nconns;
 	bool stopping;
 	struct timer drain;

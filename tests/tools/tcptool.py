@@ -242,7 +242,8 @@ def cmd_send_hash(a):
                     ahead = (a.bytes - left) / a.rate - (time.monotonic() - t0)
                     if ahead > 0:
                         time.sleep(ahead)
-            s.shutdown(socket.SHUT_WR)
+            if not a.no_half_close:
+                s.shutdown(socket.SHUT_WR)
         except OSError as e:
             state["err"] = f"send: {e}"
 
@@ -262,6 +263,8 @@ def cmd_send_hash(a):
                 break
             recv_h.update(b)
             n += len(b)
+            if a.no_half_close and n >= a.bytes:
+                break
     except socket.timeout:
         die(f"deadline: received {n} of {a.bytes} bytes", 3)
     th.join(max(0.1, deadline - time.monotonic()))
@@ -350,7 +353,8 @@ def cmd_concurrent(a):
                 if ev & selectors.EVENT_WRITE and c.sent < len(c.payload):
                     c.sent += c.sock.send(c.payload[c.sent:c.sent + 256 * 1024])
                     if c.sent == len(c.payload):
-                        c.sock.shutdown(socket.SHUT_WR)
+                        if not a.no_half_close:
+                            c.sock.shutdown(socket.SHUT_WR)
                         sel.modify(c.sock, selectors.EVENT_READ, c)
                 if ev & selectors.EVENT_READ:
                     b = c.sock.recv(CHUNK)
@@ -364,6 +368,8 @@ def cmd_concurrent(a):
                         finish(c, f"echo differs at offset {c.recvd}")
                         continue
                     c.recvd += len(b)
+                    if a.no_half_close and c.recvd == len(c.payload):
+                        finish(c)
             except (BlockingIOError, InterruptedError):
                 pass
             except OSError as e:
@@ -556,10 +562,15 @@ def main():
     c = client("send-hash", cmd_send_hash)
     c.add_argument("--bytes", type=int, default=1 << 20)
     c.add_argument("--rate", type=float, default=0, help="bytes per second, 0 = unlimited")
+    c.add_argument("--no-half-close", action="store_true",
+                   help="do not shut down the write side; close once the whole echo is back "
+                        "(for tunnels without half-close, e.g. kcptun's smux)")
     c = client("concurrent", cmd_concurrent)
     c.add_argument("--conns", type=int, default=200)
     c.add_argument("--min", type=int, default=64 << 10)
     c.add_argument("--max", type=int, default=1 << 20)
+    c.add_argument("--no-half-close", action="store_true",
+                   help="keep the write side open; close once the whole echo is back")
     c = client("halfclose", cmd_halfclose)
     c.add_argument("--send", type=int, default=64 << 10)
     c.add_argument("--expect", type=int, default=1 << 20)

@@ -503,7 +503,10 @@ static void test_rule_build_reports_the_bad_endpoint(void)
 		{ ARGS_TCPFWD, "0.0.0.0:80", "::1:80", "bad endpoint \"::1:80\": an IPv6 address needs brackets" },
 		{ ARGS_UDPFWD, "0.0.0.0:53", "h:0", "bad port \"0\" in \"h:0\"" },
 		{ ARGS_FERRY, "tcp://0.0.0.0:80", "udp://h:1",
-		  "cannot forward tcp:// to udp:// in \"tcp://0.0.0.0:80 udp://h:1\": use tcp:// to tcp:// or udp:// to udp://" },
+		  "cannot forward tcp:// to udp:// in \"tcp://0.0.0.0:80 udp://h:1\": use tcp:// to tcp://, udp:// to udp://, "
+		  "tcp:// to kcp:// or kcp:// to tcp://" },
+		{ ARGS_FERRY, "kcp://0.0.0.0:80", "kcp://h:1", "cannot forward kcp:// to kcp://" },
+		{ ARGS_FERRY, "udp://0.0.0.0:80", "kcp://h:1", "cannot forward udp:// to kcp://" },
 		{ ARGS_FERRY, "udp://0.0.0.0:80", "tcp://h:1", "cannot forward udp:// to tcp:// in" },
 	};
 
@@ -547,6 +550,137 @@ static void test_rule_build_rejects_tcp_only_options_on_udp_rules(void)
 	CHECK_EQ(rule_build(ARGS_UDPFWD, "a:1", "b:2", &ro, &r, err, sizeof(err)), -EINVAL);
 	CHECK_STR(err, "--no-splice is for tcp:// rules only");
 	CHECK(r == NULL);
+}
+
+/* kcp:// rules: profile defaults by role, option checks, portfwd's kcptcp letters */
+static struct rule *build_kcp(enum args_dialect dia, const char *l, const char *t, const char *opts, char *err)
+{
+	struct rule_opts ro;
+	struct global_opts g;
+	struct args_result res;
+	struct words ws;
+	struct rule *r = NULL;
+
+	rule_opts_default(&ro);
+	global_opts_default(&g);
+	words_split(&ws, opts);
+	err[0] = '\0';
+	if (args_parse(dia, ws.n, ws.w, &g, &ro, &res, err, ARGS_ERR_MAX))
+		return NULL;
+	if (rule_build(dia, l, t, &ro, &r, err, ARGS_ERR_MAX))
+		return NULL;
+	return r;
+}
+
+static void test_kcp_rules_take_the_profile_defaults_of_their_role(void)
+{
+	char err[ARGS_ERR_MAX];
+	struct rule *r;
+
+	r = build_kcp(ARGS_FERRY, "tcp://127.0.0.1:1", "kcp://h:2", "--kcp-profile kcptun", err);
+	CHECK(r != NULL);
+	if (r) {
+		CHECK_EQ(r->o.kcp.sndwnd, 128);
+		CHECK_EQ(r->o.kcp.rcvwnd, 512);
+		CHECK_STR(r->o.kcp.crypt, "aes");
+		CHECK_STR(r->o.kcp.key, "it's a secrect");
+		CHECK_EQ(r->o.kcp.ds, 10);
+		CHECK_EQ(r->o.kcp.ps, 3);
+		CHECK_EQ(r->o.kcp.smuxver, 1);
+		CHECK_EQ(r->o.kcp.mode, 2);	/* fast */
+		CHECK_EQ(r->o.kcp.mtu, 1350);
+		CHECK(!r->o.kcp.secure);
+		rule_unref(r);
+	}
+	r = build_kcp(ARGS_FERRY, "kcp://0.0.0.0:1", "tcp://h:2", "--kcp-profile kcptun --datashard 0 --crypt none", err);
+	CHECK(r != NULL);
+	if (r) {
+		CHECK_EQ(r->o.kcp.sndwnd, 1024);
+		CHECK_EQ(r->o.kcp.rcvwnd, 1024);
+		CHECK_EQ(r->o.kcp.ds, 0);
+		CHECK_EQ(r->o.kcp.ps, 0);	/* FEC is off if either count is 0 */
+		rule_unref(r);
+	}
+	r = build_kcp(ARGS_FERRY, "kcp://0.0.0.0:1", "tcp://h:2",
+		      "-K 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", err);
+	CHECK(r != NULL);
+	if (r) {
+		CHECK(r->o.kcp.secure);
+		CHECK_EQ(r->o.kcp.psk[31], 0x1f);
+		CHECK_EQ(r->o.kcp.mode, 4);	/* fast3 */
+		CHECK_EQ(r->o.kcp.smuxver, 2);
+		rule_unref(r);
+	}
+}
+
+static void test_kcp_options_are_checked(void)
+{
+	static const struct {
+		const char *l, *t, *opts, *err;
+	} cases[] = {
+		{ "tcp://a:1", "tcp://b:2", "--mode fast", "KCP options (--psk, --mode, --key, ...) are for rules with a kcp://" },
+		{ "tcp://a:1", "kcp://b:2", "--key x", "--key, --crypt, --nocomp, --datashard, --parityshard and --smuxver are kcptun's" },
+		{ "tcp://a:1", "kcp://b:2", "--kcp-profile kcptun -K 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+		  "--psk/--secure select ferry's secure mode" },
+		{ "tcp://a:1", "kcp://b:2", "--secure", "--secure needs a pre-shared key" },
+		{ "tcp://a:1", "kcp://b:2", "-K 0011", "bad value \"...\" for --psk: expected 64 hex characters" },
+		{ "tcp://a:1", "kcp://b:2", "--mode turbo", "bad value \"turbo\" for --mode: expected normal, fast, fast2, fast3 or manual" },
+		{ "tcp://a:1", "kcp://b:2", "--mtu 1501", "bad value \"1501\" for --mtu" },
+		{ "tcp://a:1", "kcp://b:2", "--kcp-profile kcptun --smuxver 3", "bad value \"3\" for --smuxver: expected 1 or 2" },
+		{ "tcp://a:1", "kcp://b:2", "--kcp-profile kcptun --ds 200 --ps 100", "--datashard + --parityshard must be at most 255" },
+		{ "kcp://a:1", "tcp://b:2", "-b", "--base-addr is for tcp:// to tcp:// rules only" },
+	};
+
+	for (size_t i = 0; i < N(cases); i++) {
+		char err[ARGS_ERR_MAX];
+		struct rule *r = build_kcp(ARGS_FERRY, cases[i].l, cases[i].t, cases[i].opts, err);
+
+		CHECK(r == NULL);
+		if (r)
+			rule_unref(r);
+		CHECK(strstr(err, cases[i].err) == err);
+		if (strstr(err, cases[i].err) != err)
+			fprintf(stderr, "  case %zu: got \"%s\"\n", i, err);
+	}
+}
+
+static void test_kcptcp_dialects_map_portfwd_letters(void)
+{
+	char err[ARGS_ERR_MAX];
+	struct rule *r;
+
+	r = build_kcp(ARGS_KCPTCP_CLIENT, "127.0.0.1:2022", "[::1]:4000",
+		      "-M 1200 -S 65536 -A 0 -I 20 -X 3 -C 0 -w 64 -W 256 -N -K "
+		      "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", err);
+	CHECK(r != NULL);
+	if (!r) {
+		fprintf(stderr, "  %s\n", err);
+		return;
+	}
+	CHECK_EQ(r->listen.scheme, EP_TCP);
+	CHECK_EQ(r->target.scheme, EP_KCP);
+	CHECK_EQ(r->target.port, 4000);
+	CHECK_EQ(r->o.kcp.mtu, 1200);
+	CHECK_EQ(r->o.kcp.sockbuf, 65536);
+	CHECK_EQ(r->o.kcp.nodelay, 0);
+	CHECK_EQ(r->o.kcp.interval, 20);
+	CHECK_EQ(r->o.kcp.resend, 3);
+	CHECK_EQ(r->o.kcp.nc, 0);
+	CHECK_EQ(r->o.kcp.sndwnd, 64);
+	CHECK_EQ(r->o.kcp.rcvwnd, 256);
+	CHECK(r->o.kcp.secure);
+	rule_unref(r);
+	r = build_kcp(ARGS_KCPTCP_SERVER, "0.0.0.0:4000", "127.0.0.1:22", "-q", err);
+	CHECK(r == NULL);
+	CHECK_STR(err, "unknown option \"-q\" in \"-q\" (see --help)");
+	r = build_kcp(ARGS_KCPTCP_SERVER, "0.0.0.0:4000", "127.0.0.1:22", "-r -R -6", err);
+	CHECK(r != NULL);
+	if (r) {
+		CHECK_EQ(r->listen.scheme, EP_KCP);
+		CHECK_EQ(r->target.scheme, EP_TCP);
+		CHECK(!r->o.kcp.secure);
+		rule_unref(r);
+	}
 }
 
 static void test_config_parse_skips_comments_and_blank_lines(void)
@@ -761,6 +895,9 @@ int main(void)
 	RUN(test_rule_build_gives_different_canon_when_anything_differs);
 	RUN(test_rule_build_reports_the_bad_endpoint);
 	RUN(test_rule_build_rejects_tcp_only_options_on_udp_rules);
+	RUN(test_kcp_rules_take_the_profile_defaults_of_their_role);
+	RUN(test_kcp_options_are_checked);
+	RUN(test_kcptcp_dialects_map_portfwd_letters);
 	RUN(test_config_parse_skips_comments_and_blank_lines);
 	RUN(test_config_parse_line_options_override_defaults_for_that_line);
 	RUN(test_config_parse_errors_name_file_and_line);

@@ -1,0 +1,208 @@
+#!/bin/bash
+# TCP over KCP (spec/kcp.md): ferry's secure mode end to end, the portfwd front-ends, limits,
+# impaired links, and wire interoperability with Debian's kcptun in both directions.
+#
+#   ns C: TCP client, ferry (or kcptun) client  tcp://127.0.0.1:P -> kcp://F4C:Q
+#   ns F: ferry (or kcptun) server              kcp://F4C:Q       -> tcp://S4:ECHO
+#   ns S: tcptool servers (echo, reply-after-eof)
+#
+# Impaired cases put tests/tools/impair (udp mode, seeded) in F between the two: the client
+# talks to F4C:Q+1000, impair adds delay/loss and forwards to the server on 127.0.0.1:Q.
+. "$(dirname "$0")/lib.sh"
+
+ECHO=5000 REPLY=5001
+IMPAIR=${IMPAIR:-$NET_ROOT/build/tools/impair}
+PSK=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
+PSK2=ff0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
+
+psk_file() {
+	printf '%s\n' "${2:-$PSK}" >"$1"
+	chmod 600 "$1"
+}
+
+# tunnel_up PORT [SERVER_ARGS -- CLIENT_ARGS]: a ferry server in F on F4C:PORT and a ferry
+# client in C on 127.0.0.1:PORT, both with the arguments given (default: secure with $PSK)
+tunnel_up() {
+	local port=$1 sargs=() cargs=() side=s
+	shift
+	for a in "$@"; do
+		if [ "$a" = -- ]; then side=c; continue; fi
+		if [ $side = s ]; then sargs+=("$a"); else cargs+=("$a"); fi
+	done
+	[ $# -eq 0 ] && { psk_file "$T/psk"; sargs=(--psk-file "$T/psk"); cargs=(--psk-file "$T/psk"); }
+	[ ${#cargs[@]} -eq 0 ] && cargs=("${sargs[@]}")
+	ferry_up -u "$NS_F" "$port" --workers 1 "${sargs[@]}" "kcp://$F4C:$port" "tcp://$S4:${TARGET:-$ECHO}"
+	SRV_PID=$FERRY_PID SRV_OUT=$FERRY_OUT SRV_ERR=$FERRY_ERR
+	ferry_up "$NS_C" "$port" --workers 1 "${cargs[@]}" "tcp://127.0.0.1:$port" "kcp://${KCP_HOST:-$F4C}:${KCP_PORT:-$port}"
+}
+
+secure_transfer_32mib_intact() {
+	tunnel_up 7101
+	transfer "$NS_C" 127.0.0.1 7101 $((32 * MIB))
+	echo "  32 MiB each way: $(json_field "$TRANSFER_OUT" secs) s"
+	grep -q 'secure: handshake ok conv=' "$FERRY_ERR" || fail "client did not log the handshake"
+	grep -q 'secure: psk fingerprint 6d' "$FERRY_ERR" || grep -q 'secure: psk fingerprint' "$FERRY_ERR" ||
+		fail "no psk fingerprint line"
+	ferry_alive
+}
+
+concurrent_100_streams_each_intact() {
+	local out
+	tunnel_up 7102
+	out=$(tool "$NS_C" concurrent 127.0.0.1 7102 --conns 100 --min $((16 << 10)) --max $((256 << 10)) \
+		--timeout 60 2>&1) || fail "$out"
+	ferry_alive
+}
+
+half_close_through_tunnel() {
+	local out
+	TARGET=$REPLY tunnel_up 7103
+	out=$(tool "$NS_C" halfclose 127.0.0.1 7103 --send $((256 << 10)) --expect $MIB --timeout 20 2>&1) ||
+		fail "$out"
+	ferry_alive
+}
+
+# the client names the PSK problem in one line; the server never answers (nothing but
+# authenticated peers get a byte back, §3.9)
+wrong_psk_fails_clearly_and_server_stays_silent() {
+	local out i sent
+	psk_file "$T/psk" "$PSK"
+	psk_file "$T/psk2" "$PSK2"
+	nsx "$NS_F" nft add table inet kcpt &&
+		nsx "$NS_F" nft add chain inet kcpt out '{ type filter hook output priority 0; }' &&
+		nsx "$NS_F" nft add rule inet kcpt out udp sport 7104 counter || fail "nft counter"
+	tunnel_up 7104 --psk-file "$T/psk" -- --psk-file "$T/psk2"
+	tool "$NS_C" connect 127.0.0.1 7104 --timeout 1 >/dev/null 2>&1 &
+	for i in $(seq 1 220); do
+		grep -q 'secure handshake: no authenticated reply after 5 attempts' "$FERRY_ERR" && break
+		sleep 0.1
+	done
+	grep -q "rule 1 kcp://$F4C:7104: secure handshake: no authenticated reply after 5 attempts (15 s): the PSK differs" \
+		"$FERRY_ERR" || fail "no clear PSK error within 22 s: $(tail -n 3 "$FERRY_ERR")"
+	sent=$(nsx "$NS_F" nft list table inet kcpt | grep -o 'packets [0-9]*' | head -n1)
+	nsx "$NS_F" nft delete table inet kcpt
+	[ "$sent" = "packets 0" ] || fail "server sent $sent to an unauthenticated client"
+	alive "$SRV_PID" || fail "server died"
+}
+
+plain_kcp_refused_off_loopback_without_insecure() {
+	local out rc
+	out=$(timeout 5 ip netns exec "$NS_F" "$FERRY" "kcp://$F4C:7105" "tcp://$S4:$ECHO" 2>&1)
+	rc=$?
+	[ $rc = 2 ] || fail "exit status $rc, expected 2: $out"
+	grep -q 'no pre-shared key: refusing to accept unauthenticated KCP on a non-loopback address' <<<"$out" ||
+		fail "unexpected message: $out"
+	tunnel_up 7105 --insecure -- 
+	transfer "$NS_C" 127.0.0.1 7105 $((4 * MIB))
+}
+
+portfwd_aliases_with_K() {
+	ln -sf "$FERRY" "$T/kcptcp-server"
+	ln -sf "$FERRY" "$T/kcptcp-client"
+	FERRY_BIN=$T/kcptcp-server ferry_up -u "$NS_F" 7106 "$F4C:7106" "$S4:$ECHO" -K $PSK
+	FERRY_BIN=$T/kcptcp-client ferry_up "$NS_C" 7106 -M 1200 "127.0.0.1:7106" "$F4C:7106" -K $PSK
+	transfer "$NS_C" 127.0.0.1 7106 $((8 * MIB))
+	grep -q 'secure: handshake ok' "$FERRY_ERR" || fail "kcptcp-client did not use the secure handshake"
+}
+
+# rekey by count with data flowing both ways: many epoch switches, nothing lost
+rekey_by_count_keeps_stream_intact() {
+	local n
+	psk_file "$T/psk"
+	tunnel_up 7107 --psk-file "$T/psk" --secure-rekey-packets 1000 --secure-rekey-time 2
+	transfer "$NS_C" 127.0.0.1 7107 $((48 * MIB))
+	n=$(grep -c 'secure: epoch switch' "$FERRY_ERR")
+	[ "$n" -ge 10 ] || fail "only $n epoch switches logged by the client"
+	ferry_alive
+}
+
+# 50 ms RTT (25 ms each way) and LOSS % loss on both directions of the UDP path
+lossy() {
+	local loss=$1 port=$2 out
+	[ -x "$IMPAIR" ] || skip "$IMPAIR not built"
+	psk_file "$T/psk"
+	ferry_up -u "$NS_F" "$port" --workers 1 --psk-file "$T/psk" "kcp://127.0.0.1:$port" "tcp://$S4:$ECHO"
+	nsx "$NS_F" "$IMPAIR" udp --listen "$F4C:$((port + 1000))" --target "127.0.0.1:$port" --delay 25 \
+		--loss "$loss" --seed "$port" 2>"$T/impair-$port.log" &
+	for i in $(seq 1 50); do grep -q 'impair: ready' "$T/impair-$port.log" && break; sleep 0.1; done
+	KCP_PORT=$((port + 1000)) ferry_up "$NS_C" "$port" --workers 1 --psk-file "$T/psk" \
+		"tcp://127.0.0.1:$port" "kcp://$F4C:$((port + 1000))"
+	transfer "$NS_C" 127.0.0.1 "$port" $((32 * MIB))
+	echo "  loss $loss %, RTT 50 ms: 32 MiB each way in $(json_field "$TRANSFER_OUT" secs) s"
+	ferry_alive
+}
+lossy_0pct_50ms_32mib_intact() { lossy 0 7110; }
+lossy_1pct_50ms_32mib_intact() { lossy 1 7111; }
+lossy_5pct_50ms_32mib_intact() { lossy 5 7112; }
+lossy_20pct_50ms_32mib_intact() { lossy 20 7113; }
+
+# ---- kcptun interop (Debian's kcptun 20210922) ----
+
+kcptun_or_skip() {
+	command -v kcptun-server >/dev/null && command -v kcptun-client >/dev/null || skip "kcptun not installed"
+}
+
+# kcptun_case PORT DIRECTION ARGS...: DIRECTION "ferry-client" = ferry client -> kcptun-server,
+# "ferry-server" = kcptun-client -> ferry server; ARGS are kcptun's flags (both sides)
+kcptun_case() {
+	local port=$1 dir=$2 out pid
+	shift 2
+	kcptun_or_skip
+	if [ "$dir" = ferry-client ]; then
+		nsx "$NS_F" kcptun-server -l "$F4C:$port" -t "$S4:$ECHO" "$@" >"$T/kcptun-$port.log" 2>&1 &
+		pid=$!
+		wait_udp_listen "$NS_F" "$port" "$pid" || fail "kcptun-server does not start: $(tail -n 3 "$T/kcptun-$port.log")"
+		ferry_up "$NS_C" "$port" --workers 1 --kcp-profile kcptun "$@" "tcp://127.0.0.1:$port" "kcp://$F4C:$port"
+	else
+		ferry_up -u "$NS_F" "$port" --workers 1 --kcp-profile kcptun "$@" "kcp://$F4C:$port" "tcp://$S4:$ECHO"
+		nsx "$NS_C" kcptun-client -l "127.0.0.1:$port" -r "$F4C:$port" "$@" >"$T/kcptun-$port.log" 2>&1 &
+		pid=$!
+		wait_tcp_listen "$NS_C" "$port" "$pid" || fail "kcptun-client does not start: $(tail -n 3 "$T/kcptun-$port.log")"
+	fi
+	# kcptun's smux has no half-close: the client closes once the whole echo is back
+	out=$(tool "$NS_C" send-hash 127.0.0.1 "$port" --bytes $((4 * MIB)) --no-half-close --timeout 60 2>&1) ||
+		fail "4 MiB echo: $out"
+	out=$(tool "$NS_C" concurrent 127.0.0.1 "$port" --conns 8 --min $((16 << 10)) --max $((256 << 10)) \
+		--no-half-close --timeout 60 2>&1) || fail "8 concurrent streams: $out"
+	grep -qi 'invalid protocol' "$T/kcptun-$port.log" && fail "kcptun logged a protocol error"
+	ferry_alive
+}
+MINIMAL=(--key test --crypt none --nocomp --datashard 0 --parityshard 0 --mode fast)
+kcptun_minimal_v1_ferry_client() { kcptun_case 7201 ferry-client "${MINIMAL[@]}" --smuxver 1; }
+kcptun_minimal_v1_ferry_server() { kcptun_case 7202 ferry-server "${MINIMAL[@]}" --smuxver 1; }
+kcptun_minimal_v2_ferry_client() { kcptun_case 7203 ferry-client "${MINIMAL[@]}" --smuxver 2; }
+kcptun_minimal_v2_ferry_server() { kcptun_case 7204 ferry-server "${MINIMAL[@]}" --smuxver 2; }
+kcptun_salsa20_ferry_client() { kcptun_case 7205 ferry-client --key test --crypt salsa20 --nocomp --datashard 0 --parityshard 0; }
+kcptun_salsa20_ferry_server() { kcptun_case 7206 ferry-server --key test --crypt salsa20 --nocomp --datashard 0 --parityshard 0; }
+kcptun_xor_fast3_ferry_client() { kcptun_case 7207 ferry-client --key test --crypt xor --nocomp --datashard 0 --parityshard 0 --mode fast3; }
+kcptun_default_profile_ferry_client() { kcptun_case 7208 ferry-client --key test; }
+kcptun_default_profile_ferry_server() { kcptun_case 7209 ferry-server --key test; }
+kcptun_aes128_fec_ferry_server() { kcptun_case 7210 ferry-server --key test --crypt aes-128 --nocomp --smuxver 2; }
+
+need_root_and_tools
+topology_up || setup_fail "could not build namespaces"
+server_start "$NS_S" echo :: $ECHO || setup_fail "echo server"
+server_start "$NS_S" reply-after-eof :: $REPLY || setup_fail "reply-after-eof server"
+
+run_case secure_transfer_32mib_intact
+run_case concurrent_100_streams_each_intact
+run_case half_close_through_tunnel
+run_case wrong_psk_fails_clearly_and_server_stays_silent
+run_case plain_kcp_refused_off_loopback_without_insecure
+run_case portfwd_aliases_with_K
+run_case rekey_by_count_keeps_stream_intact
+run_case lossy_0pct_50ms_32mib_intact
+run_case lossy_1pct_50ms_32mib_intact
+run_case lossy_5pct_50ms_32mib_intact
+run_case lossy_20pct_50ms_32mib_intact
+run_case kcptun_minimal_v1_ferry_client
+run_case kcptun_minimal_v1_ferry_server
+run_case kcptun_minimal_v2_ferry_client
+run_case kcptun_minimal_v2_ferry_server
+run_case kcptun_salsa20_ferry_client
+run_case kcptun_salsa20_ferry_server
+run_case kcptun_xor_fast3_ferry_client
+run_case kcptun_default_profile_ferry_client
+run_case kcptun_default_profile_ferry_server
+run_case kcptun_aes128_fec_ferry_server
+finish
