@@ -179,6 +179,62 @@ kcptun_default_profile_ferry_client() { kcptun_case 7208 ferry-client --key test
 kcptun_default_profile_ferry_server() { kcptun_case 7209 ferry-server --key test; }
 kcptun_aes128_fec_ferry_server() { kcptun_case 7210 ferry-server --key test --crypt aes-128 --nocomp --smuxver 2; }
 
+# --max-streams: a stream beyond the limit is refused (FIN -> the client's connection closes)
+max_streams_refuses_the_extra_stream() {
+	local out
+	psk_file "$T/psk"
+	tunnel_up 7120 --psk-file "$T/psk" --max-streams 2 -- --psk-file "$T/psk"
+	tool "$NS_C" hold 127.0.0.1 7120 --secs 20 >/dev/null 2>&1 &
+	tool "$NS_C" hold 127.0.0.1 7120 --secs 20 >/dev/null 2>&1 &
+	sleep 1
+	out=$(tool "$NS_C" expect-close 127.0.0.1 7120 --timeout 5 --max 3 2>&1) || fail "third stream not closed: $out"
+	FERRY_OUT=$SRV_OUT FERRY_PID=$SRV_PID wait_stat rules.0.drops.max_streams -eq 1
+}
+
+# the server goes away: the client's session dies (dead link: a segment sent 20 times),
+# and the next connection opens a new session with a new conv once the server is back
+dead_link_then_new_session() {
+	local conv1 conv2 i
+	psk_file "$T/psk"
+	tunnel_up 7121
+	transfer "$NS_C" 127.0.0.1 7121 $((1 * MIB))
+	conv1=$(grep -o 'handshake ok conv=[0-9a-f]*' "$FERRY_ERR" | head -n1)
+	ferry_stop KILL "$SRV_PID"
+	tool "$NS_C" send-hash 127.0.0.1 7121 --bytes $((1 * MIB)) --timeout 40 >/dev/null 2>&1 &
+	for i in $(seq 1 400); do
+		grep -q 'dead link' "$FERRY_ERR" && break
+		sleep 0.1
+	done
+	grep -q "kcp conv=${conv1#handshake ok conv=}: dead link (sn=[0-9]* sent 20 times)" "$FERRY_ERR" ||
+		fail "no dead-link line within 40 s: $(tail -n 3 "$FERRY_ERR")"
+	ferry_start "$NS_F" --workers 1 --psk-file "$T/psk" "kcp://$F4C:7121" "tcp://$S4:$ECHO"
+	wait_udp_listen "$NS_F" 7121 "$FERRY_PID" || fail "server restart"
+	FERRY_PID=$(pgrep -f "tcp://127.0.0.1:7121" | head -n1)
+	FERRY_ERR=$(ls "$T/$CASE".ferry2.err)
+	transfer "$NS_C" 127.0.0.1 7121 $((1 * MIB))
+	conv2=$(grep -o 'handshake ok conv=[0-9a-f]*' "$FERRY_ERR" | tail -n1)
+	[ -n "$conv2" ] && [ "$conv2" != "$conv1" ] || fail "no new session after the restart ($conv1 / $conv2)"
+}
+
+# kcptun's default profile (FEC 10/3) with 10 % loss on the way into ferry's server: the
+# Reed-Solomon decoder rebuilds lost datagrams (counted), the stream stays intact
+kcptun_fec_recovers_losses() {
+	local out
+	kcptun_or_skip
+	nsx "$NS_F" nft add table inet kcpl &&
+		nsx "$NS_F" nft add chain inet kcpl pre '{ type filter hook prerouting priority 0; }' &&
+		nsx "$NS_F" nft add rule inet kcpl pre udp dport 7211 numgen random mod 100 '<' 10 drop ||
+		fail "nft loss rule"
+	ferry_up -u "$NS_F" 7211 --workers 1 --kcp-profile kcptun --key test "kcp://$F4C:7211" "tcp://$S4:$ECHO"
+	nsx "$NS_C" kcptun-client -l 127.0.0.1:7211 -r "$F4C:7211" --key test >"$T/kcptun-7211.log" 2>&1 &
+	wait_tcp_listen "$NS_C" 7211 $! || fail "kcptun-client does not start"
+	out=$(tool "$NS_C" send-hash 127.0.0.1 7211 --bytes $((4 * MIB)) --no-half-close --timeout 60 2>&1) ||
+		fail "4 MiB echo at 10 % loss: $out"
+	wait_stat rules.0.kcp.fec_recovered -gt 0
+	nsx "$NS_F" nft delete table inet kcpl
+	ferry_alive
+}
+
 need_root_and_tools
 topology_up || setup_fail "could not build namespaces"
 server_start "$NS_S" echo :: $ECHO || setup_fail "echo server"
@@ -205,4 +261,7 @@ run_case kcptun_xor_fast3_ferry_client
 run_case kcptun_default_profile_ferry_client
 run_case kcptun_default_profile_ferry_server
 run_case kcptun_aes128_fec_ferry_server
+run_case kcptun_fec_recovers_losses
+run_case max_streams_refuses_the_extra_stream
+run_case dead_link_then_new_session
 finish
