@@ -50,8 +50,8 @@
 #define KCP_RX_BATCH 64
 /* How long a server keeps a session that no frame arrived on (smux KeepAliveTimeout). */
 #define KCP_KEEPALIVE_TIMEOUT_MS SMUX_KEEPALIVE_TIMEOUT_MS
-/* A session shuts down its streams this long after a close request, to let FINs out. */
-#define KCP_CLOSE_LINGER_MS 2000
+/* Datagrams queued for sendmmsg() per worker (a KCP flush may emit a whole window). */
+#define KCP_TXQ_PKTS 64
 
 #define STREAM_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
 
@@ -157,25 +157,113 @@ static uint64_t unix_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* ---- wire output ---- */
+/* ---- wire output ----
+ *
+ * A KCP flush emits up to a window of datagrams at once, so they are queued per worker and
+ * sent with one sendmmsg() per socket at the end of the loop iteration (or when the queue is
+ * full). The queue is emptied before any socket it may name is closed, so a queued datagram
+ * can never go out on a reused descriptor.
+ */
+struct kcp_txq {
+	struct defer flush;
+	struct loop *loop;
+	unsigned n;
+	int fd[KCP_TXQ_PKTS];
+	struct rule_stats *st[KCP_TXQ_PKTS];
+	struct sockaddr_storage to[KCP_TXQ_PKTS];
+	struct iovec iov[KCP_TXQ_PKTS];
+	struct mmsghdr msg[KCP_TXQ_PKTS];
+	uint8_t buf[KCP_TXQ_PKTS][KCP_LINK_PKT_MAX];
+};
+
+static void txq_flush(struct kcp_txq *q)
+{
+	unsigned i = 0;
+
+	while (i < q->n) {
+		unsigned j = i + 1;
+		int sent;
+
+		while (j < q->n && q->fd[j] == q->fd[i])
+			j++;
+		sent = sendmmsg(q->fd[i], &q->msg[i], j - i, MSG_DONTWAIT);
+		if (sent < 0) {
+			/* a full buffer or a local filter (EPERM) is a lost datagram: KCP resends (§1.15) */
+			CTR_ADD(q->st[i]->drops[DROP_SEND_ERROR], 1);
+			sent = 1;
+		}
+		i += (unsigned)sent;
+	}
+	q->n = 0;
+}
+
+static void txq_on_flush(struct defer *d)
+{
+	txq_flush(container_of(d, struct kcp_txq, flush));
+}
+
+static struct kcp_txq *txq_get(struct worker *w)
+{
+	struct kcp_txq *q = w->kcp_txq;
+
+	if (!q) {
+		q = calloc(1, sizeof(*q));
+		if (!q)
+			return NULL;
+		q->loop = w->loop;
+		for (unsigned i = 0; i < KCP_TXQ_PKTS; i++) {
+			q->iov[i].iov_base = q->buf[i];
+			q->msg[i].msg_hdr.msg_iov = &q->iov[i];
+			q->msg[i].msg_hdr.msg_iovlen = 1;
+		}
+		w->kcp_txq = q;
+	}
+	return q;
+}
+
+/* Sends what is queued now: before a socket closes. */
+static void txq_drain(struct worker *w)
+{
+	if (w->kcp_txq && w->kcp_txq->n)
+		txq_flush(w->kcp_txq);
+}
+
+void kcp_worker_cleanup(struct worker *w)
+{
+	free(w->kcp_txq);
+	w->kcp_txq = NULL;
+}
 
 static void sess_tx(void *ctx, const uint8_t *pkt, size_t n)
 {
 	struct ksess *s = ctx;
 	struct kcp_rule_ctx *c = s->c;
-	ssize_t w;
+	struct kcp_txq *q = txq_get(c->w);
+	unsigned i;
 
-	if (c->server)
-		w = sendto(c->io.fd, pkt, n, MSG_DONTWAIT, (const struct sockaddr *)&s->peer,
-			   sockaddr_len((const struct sockaddr *)&s->peer));
-	else
-		w = send(s->io.fd, pkt, n, MSG_DONTWAIT);
-	if (w < 0) {
-		/* a full buffer or a local filter (EPERM) is a lost datagram: KCP resends (§1.15) */
-		if (errno == ECONNREFUSED)
-			s->saw_refused = true;
+	if (!q || n > KCP_LINK_PKT_MAX) {
 		CTR_ADD(c->st->drops[DROP_SEND_ERROR], 1);
+		return;
 	}
+	if (q->n == KCP_TXQ_PKTS)
+		txq_flush(q);
+	i = q->n++;
+	memcpy(q->buf[i], pkt, n);
+	q->iov[i].iov_len = n;
+	q->st[i] = c->st;
+	if (c->server) {
+		socklen_t len = sockaddr_len((const struct sockaddr *)&s->peer);
+
+		q->fd[i] = c->io.fd;
+		memcpy(&q->to[i], &s->peer, len);
+		q->msg[i].msg_hdr.msg_name = &q->to[i];
+		q->msg[i].msg_hdr.msg_namelen = len;
+	} else {
+		q->fd[i] = s->io.fd;
+		q->msg[i].msg_hdr.msg_name = NULL;
+		q->msg[i].msg_hdr.msg_namelen = 0;
+	}
+	loop_defer(c->w->loop, &q->flush, txq_on_flush);
 }
 
 static void sess_kcp_out(void *ctx, uint8_t *buf, size_t len)
@@ -845,6 +933,7 @@ static void sess_close(struct ksess *s, const char *why)
 	sess_report(s);
 	timer_cancel(c->w->loop, &s->timer);
 	if (s->io.fd >= 0) {
+		txq_drain(c->w);
 		loop_del(c->w->loop, &s->io);
 		close(s->io.fd);
 		s->io.fd = -1;
@@ -1099,6 +1188,7 @@ static struct ksess *client_session(struct kcp_rule_ctx *c)
 
 static void ctx_free(struct kcp_rule_ctx *c)
 {
+	txq_drain(c->w);	/* queued entries point at this rule's counters */
 	list_del(&c->link);
 	if (c->io.fd >= 0) {
 		loop_del(c->w->loop, &c->io);
@@ -1432,6 +1522,7 @@ static void ctx_stop(struct kcp_rule_ctx *c)
 {
 	c->stopped = true;
 	if (c->io.fd >= 0) {
+		txq_drain(c->w);
 		loop_del(c->w->loop, &c->io);
 		close(c->io.fd);
 		c->io.fd = -1;

@@ -32,5 +32,7 @@ void kcp_stop_rule(struct worker *w, const struct rule *r);
 /* Stops listening; sessions keep running until kcp_close_all(). */
 void kcp_stop_all(struct worker *w);
 void kcp_close_all(struct worker *w);
+/* Frees the worker's KCP send queue (after its loop ended). */
+void kcp_worker_cleanup(struct worker *w);
 
 #endif

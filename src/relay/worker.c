@@ -201,6 +201,7 @@ void worker_destroy(struct worker *w)
 	}
 	pipe_pool_destroy(&w->pipes);
 	udp_worker_cleanup(w);
+	kcp_worker_cleanup(w);
 	if (w->reserve_fd >= 0)
 		close(w->reserve_fd);
 	close(w->ctl.fd);

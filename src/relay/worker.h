@@ -44,7 +44,8 @@ struct worker {
 	struct list conns;		/* tcp */
 	struct list udp_listeners;
 	struct udp_scratch *udp_scratch;
-	struct list kcp_rules;		/* struct kcp_rule_ctx: this worker's kcp:// state per rule */	/* batch buffers, shared by the worker's UDP sockets */
+	struct list kcp_rules;		/* struct kcp_rule_ctx: this worker's kcp:// state per rule */
+	struct kcp_txq *kcp_txq;	/* datagrams of every KCP session, sent once per loop iteration */	/* batch buffers, shared by the worker's UDP sockets */
 	uint64_t nconns;
 	bool stopping;
 	struct timer drain;
