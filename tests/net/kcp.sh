@@ -235,6 +235,74 @@ kcptun_fec_recovers_losses() {
 	ferry_alive
 }
 
+# capture NS IFACE PORT SECS FILE: UDP payloads to PORT arriving on IFACE, one hex line each
+capture() {
+	nsx "$1" "$PY" - "$2" "$3" "$4" "$5" <<-'PYEOF' &
+	import socket, struct, sys, time
+	iface, port, secs, out = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+	s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.ntohs(0x0800))
+	s.bind((iface, 0))
+	s.settimeout(0.2)
+	end, got = time.monotonic() + secs, []
+	while time.monotonic() < end and len(got) < 2000:
+	    try:
+	        f = s.recv(65535)
+	    except socket.timeout:
+	        continue
+	    ip = f[14:]
+	    if len(ip) < 28 or ip[9] != 17:
+	        continue
+	    ihl = (ip[0] & 15) * 4
+	    if struct.unpack("!H", ip[ihl + 2:ihl + 4])[0] == port:
+	        got.append(ip[ihl + 8:].hex())
+	open(out, "w").write("\n".join(got) + "\n")
+	PYEOF
+	CAPTURE_PID=$!
+}
+
+# replay HOSTPORT SRCPORT FILE: send every captured payload again from SRCPORT, then 200
+# random msg-1-sized datagrams (type byte 1)
+replay() {
+	nsx "$NS_C" "$PY" - "$1" "$2" "$3" <<-'PYEOF'
+	import os, socket, sys, time
+	host, port = sys.argv[1].rsplit(":", 1)
+	s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+	s.bind(("0.0.0.0", int(sys.argv[2])))
+	for line in open(sys.argv[3]):
+	    if line.strip():
+	        s.sendto(bytes.fromhex(line.strip()), (host, int(port)))
+	for _ in range(200):
+	    s.sendto(b"\x01\x00\x00\x00" + os.urandom(132), (host, int(port)))
+	    time.sleep(0.001)
+	PYEOF
+}
+
+# §3.9: captured handshake and data packets replayed (from another port, after the real
+# client is gone) and a flood of junk msg 1 get no answer at all; the counters say why
+replayed_and_junk_packets_get_no_answer() {
+	local n
+	psk_file "$T/psk"
+	tunnel_up 7130
+	capture "$NS_F" vfc 7130 4 "$T/cap"
+	sleep 0.3
+	transfer "$NS_C" 127.0.0.1 7130 $((1 * MIB))
+	wait "$CAPTURE_PID"
+	n=$(grep -c . "$T/cap")
+	[ "$n" -ge 10 ] || fail "captured only $n packets"
+	grep -q '^01' "$T/cap" || fail "no handshake packet captured"
+	ferry_stop KILL "$FERRY_PID"
+	nsx "$NS_F" nft add table inet kcpr &&
+		nsx "$NS_F" nft add chain inet kcpr out '{ type filter hook output priority 0; }' &&
+		nsx "$NS_F" nft add rule inet kcpr out udp sport 7130 udp dport 7999 counter || fail "nft counter"
+	replay "$F4C:7130" 7999 "$T/cap"
+	sleep 1
+	n=$(nsx "$NS_F" nft list table inet kcpr | grep -o 'packets [0-9]*' | head -n1)
+	nsx "$NS_F" nft delete table inet kcpr
+	[ "$n" = "packets 0" ] || fail "the server answered replayed or junk packets: $n"
+	FERRY_OUT=$SRV_OUT FERRY_PID=$SRV_PID wait_stat rules.0.drops.unauthenticated -ge 200
+	alive "$SRV_PID" || fail "server died"
+}
+
 need_root_and_tools
 topology_up || setup_fail "could not build namespaces"
 server_start "$NS_S" echo :: $ECHO || setup_fail "echo server"
@@ -264,4 +332,5 @@ run_case kcptun_aes128_fec_ferry_server
 run_case kcptun_fec_recovers_losses
 run_case max_streams_refuses_the_extra_stream
 run_case dead_link_then_new_session
+run_case replayed_and_junk_packets_get_no_answer
 finish
