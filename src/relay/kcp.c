@@ -87,7 +87,8 @@ struct kstream {
 	struct ksess *s;
 	uint32_t sid;
 	struct io io;
-	struct timer ctimer;		/* server: connect timeout */
+	struct timer ctimer;		/* connect timeout (server), then --idle-timeout */
+	uint64_t last_active_ms;
 	bool connecting;
 	bool readable;			/* edge-triggered: the socket may have data */
 	bool tcp_eof;			/* read 0: the TCP side finished sending */
@@ -143,6 +144,7 @@ static void sess_close(struct ksess *s, const char *why);
 static void sess_kick(struct ksess *s);
 static void stream_close(struct kstream *st, bool reset);
 static void stream_pump_up(struct kstream *st);
+static void stream_arm_idle(struct kstream *st);
 
 static uint64_t now_ms(const struct kcp_rule_ctx *c)
 {
@@ -467,6 +469,7 @@ static bool stream_flush(struct kstream *st)
 		}
 		st->buf_off += (uint32_t)w;
 		st->buf_len -= (uint32_t)w;
+		st->last_active_ms = now_ms(c);
 		CTR_ADD(c->st->bytes_down, (uint64_t)w);
 		if (smux_flow_on_read(&st->flow, (uint32_t)w))
 			st->upd_due = true;
@@ -510,6 +513,7 @@ static void stream_pump_up(struct kstream *st)
 			sess_write(s, c->frame, SMUX_HDR_BYTES + (size_t)n);
 			smux_flow_on_written(&st->flow, (uint32_t)n);
 			CTR_ADD(c->st->bytes_up, (uint64_t)n);
+			st->last_active_ms = now_ms(c);
 			wrote = true;
 			continue;
 		}
@@ -564,6 +568,8 @@ static void stream_on_io(struct io *io, uint32_t ev)
 		st->connecting = false;
 		timer_cancel(s->c->w->loop, &st->ctimer);
 		sock_tcp_keepalive(io->fd, &s->c->rule->o.sock);
+		st->last_active_ms = now_ms(s->c);
+		stream_arm_idle(st);
 	}
 	if (ev & EPOLLOUT) {
 		if (st->buf_len ? stream_flush(st) : st->fin_rcvd && stream_after_fin_rcvd(st))
@@ -578,14 +584,34 @@ kick:
 		sess_kick(s);
 }
 
-static void stream_on_connect_timeout(struct timer *t)
+/* --idle-timeout: the deadline moves with traffic, checked when the timer fires. */
+static void stream_arm_idle(struct kstream *st)
+{
+	uint32_t idle = st->s->c->rule->o.idle_timeout_ms;
+
+	if (idle)
+		timer_arm_at(st->s->c->w->loop, &st->ctimer, st->last_active_ms + idle);
+}
+
+static void stream_on_timer(struct timer *t)
 {
 	struct kstream *st = container_of(t, struct kstream, ctimer);
+	struct kcp_rule_ctx *c = st->s->c;
+	uint32_t idle = c->rule->o.idle_timeout_ms;
 
-	LOG_RL(LOG_WARN, "%s: stream %u: connect timed out", st->s->c->rule->desc, st->sid);
-	CTR_ADD(st->s->c->st->drops[DROP_CONNECT_TIMEOUT], 1);
-	CTR_ADD(st->s->c->st->failed, 1);
-	stream_close(st, true);
+	if (st->connecting) {
+		LOG_RL(LOG_WARN, "%s: stream %u: connect timed out", c->rule->desc, st->sid);
+		CTR_ADD(c->st->drops[DROP_CONNECT_TIMEOUT], 1);
+		CTR_ADD(c->st->failed, 1);
+		stream_close(st, true);
+		return;
+	}
+	if (idle && now_ms(c) - st->last_active_ms >= idle) {
+		log_debug("%s: stream %u: closing after --idle-timeout", c->rule->desc, st->sid);
+		stream_close(st, false);
+		return;
+	}
+	stream_arm_idle(st);
 }
 
 /* Server: the peer opened stream sid; connect it to the target. */
@@ -628,7 +654,7 @@ static void stream_open_upstream(struct ksess *s, uint32_t sid)
 	}
 	st->connecting = true;
 	st->io.cb = stream_on_io;
-	timer_init(&st->ctimer, stream_on_connect_timeout);
+	timer_init(&st->ctimer, stream_on_timer);
 	timer_arm(c->w->loop, &st->ctimer, r->o.connect_timeout_ms);
 	if (loop_add(c->w->loop, &st->io, STREAM_EVENTS))
 		stream_close(st, true);
@@ -688,6 +714,7 @@ static size_t on_data(void *ctx, uint32_t sid, const uint8_t *p, size_t n)
 		}
 		if (w > 0) {
 			took = (size_t)w;
+			st->last_active_ms = now_ms(s->c);
 			CTR_ADD(s->c->st->bytes_down, (uint64_t)w);
 			if (smux_flow_on_read(&st->flow, (uint32_t)w) && s->smuxver == 2)
 				stream_send_upd(st);
@@ -1311,7 +1338,9 @@ void kcp_client_accept(struct worker *w, struct rule *r, int fd)
 		goto refuse;
 	s->next_sid += 2;
 	st->io.cb = stream_on_io;
-	timer_init(&st->ctimer, stream_on_connect_timeout);
+	timer_init(&st->ctimer, stream_on_timer);
+	st->last_active_ms = now_ms(c);
+	stream_arm_idle(st);
 	/* the SYN goes first; data may follow at once (smux has no SYN-ACK) */
 	smux_hdr_write(h, s->smuxver, SMUX_CMD_SYN, 0, st->sid);
 	sess_ctl(s, h, sizeof(h));

@@ -303,6 +303,16 @@ replayed_and_junk_packets_get_no_answer() {
 	alive "$SRV_PID" || fail "server died"
 }
 
+# --idle-timeout on the client rule: a stream without traffic ends (FIN both ways)
+idle_stream_closes_after_idle_timeout() {
+	local out
+	psk_file "$T/psk"
+	tunnel_up 7122 --psk-file "$T/psk" -- --psk-file "$T/psk" --idle-timeout 1
+	out=$(tool "$NS_C" expect-close 127.0.0.1 7122 --ping --min 0.8 --max 3 --timeout 5 2>&1) ||
+		fail "idle stream: $out"
+	transfer "$NS_C" 127.0.0.1 7122 $((1 * MIB))
+}
+
 need_root_and_tools
 topology_up || setup_fail "could not build namespaces"
 server_start "$NS_S" echo :: $ECHO || setup_fail "echo server"
@@ -332,5 +342,6 @@ run_case kcptun_aes128_fec_ferry_server
 run_case kcptun_fec_recovers_losses
 run_case max_streams_refuses_the_extra_stream
 run_case dead_link_then_new_session
+run_case idle_stream_closes_after_idle_timeout
 run_case replayed_and_junk_packets_get_no_answer
 finish
