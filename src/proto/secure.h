@@ -17,7 +17,8 @@
  * packet that did not authenticate (§3.9).
  *
  * Events are reported synchronously from inside the call that caused them; the event
- * callback must not free the session (defer it, e.g. check secure_state() after the call).
+ * callback may secure_close() the session but must not free it (defer that: check
+ * secure_state() after the call).
  */
 #ifndef FERRY_PROTO_SECURE_H
 #define FERRY_PROTO_SECURE_H
