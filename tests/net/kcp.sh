@@ -313,6 +313,45 @@ idle_stream_closes_after_idle_timeout() {
 	transfer "$NS_C" 127.0.0.1 7122 $((1 * MIB))
 }
 
+# drop_rekey NS on|off: drop secure CONTROL packets of REKEY size (type byte 5, UDP payload 72
+# or 76 bytes) on ingress in NS
+drop_rekey() {
+	if [ "$2" = on ]; then
+		nsx "$1" nft add table inet kcpk &&
+			nsx "$1" nft add chain inet kcpk pre '{ type filter hook prerouting priority 0; }' &&
+			nsx "$1" nft add rule inet kcpk pre udp length '{ 80, 84 }' @th,64,8 0x05 counter drop
+	else
+		nsx "$1" nft delete table inet kcpk
+	fi
+}
+
+# §3.7: rekey messages lost for 30 s cost retries, not the session; lost for longer than
+# the 60 s margin, the session closes (reason 3) with the documented line
+rekey_lost_30s_survives_70s_closes() {
+	local conv n
+	psk_file "$T/psk"
+	tunnel_up 7140 --psk-file "$T/psk" --secure-rekey-time 2
+	transfer "$NS_C" 127.0.0.1 7140 $((1 * MIB))
+	conv=$(grep -o 'handshake ok conv=[0-9a-f]*' "$FERRY_ERR" | head -n1)
+	drop_rekey "$NS_C" on && drop_rekey "$NS_F" on || fail "nft rekey drop rule"
+	sleep 30
+	drop_rekey "$NS_C" off; drop_rekey "$NS_F" off
+	transfer "$NS_C" 127.0.0.1 7140 $((1 * MIB))
+	[ "$(grep -c 'handshake ok conv=' "$FERRY_ERR")" = 1 ] || fail "a new handshake happened: the session did not survive"
+	n=$(grep -c 'secure: epoch switch' "$FERRY_ERR")
+	sleep 3
+	[ "$(grep -c 'secure: epoch switch' "$FERRY_ERR")" -gt "$n" ] || fail "no epoch switch after the drops ended"
+	drop_rekey "$NS_C" on && drop_rekey "$NS_F" on || fail "nft rekey drop rule"
+	for n in $(seq 1 750); do
+		grep -q "secure: rekey did not complete in 60 s, closing ${conv#handshake ok }" "$FERRY_ERR" "$SRV_ERR" && break
+		sleep 0.1
+	done
+	drop_rekey "$NS_C" off; drop_rekey "$NS_F" off
+	grep -q "secure: rekey did not complete in 60 s, closing ${conv#handshake ok }" "$FERRY_ERR" "$SRV_ERR" ||
+		fail "session not closed after 75 s of lost rekeys"
+	transfer "$NS_C" 127.0.0.1 7140 $((1 * MIB))
+}
+
 need_root_and_tools
 topology_up || setup_fail "could not build namespaces"
 server_start "$NS_S" echo :: $ECHO || setup_fail "echo server"
@@ -344,4 +383,5 @@ run_case max_streams_refuses_the_extra_stream
 run_case dead_link_then_new_session
 run_case idle_stream_closes_after_idle_timeout
 run_case replayed_and_junk_packets_get_no_answer
+run_case rekey_lost_30s_survives_70s_closes
 finish
