@@ -151,6 +151,24 @@ static uint64_t now_ms(const struct kcp_rule_ctx *c)
 	return loop_now(c->w->loop);
 }
 
+/* Rule counters: up = client -> target. The TCP side is the client on a client rule and
+ * the target on a server rule. */
+static void count_to_tcp(struct kcp_rule_ctx *c, uint64_t n)
+{
+	if (c->server)
+		CTR_ADD(c->st->bytes_up, n);
+	else
+		CTR_ADD(c->st->bytes_down, n);
+}
+
+static void count_from_tcp(struct kcp_rule_ctx *c, uint64_t n)
+{
+	if (c->server)
+		CTR_ADD(c->st->bytes_down, n);
+	else
+		CTR_ADD(c->st->bytes_up, n);
+}
+
 static uint64_t unix_ms(void)
 {
 	struct timespec ts;
@@ -412,6 +430,9 @@ static void stream_free(struct kstream *st)
 	__atomic_sub_fetch(&c->rule->active, 1, __ATOMIC_RELAXED);
 	loop_defer(c->w->loop, &st->gone, stream_release);
 	c->w->nconns--;
+	/* draining after a stop: a session is done with its last stream */
+	if (c->stopped && !s->nstreams && !s->closing)
+		timer_arm(c->w->loop, &s->timer, 0);
 	worker_conn_gone(c->w);
 }
 
@@ -430,20 +451,26 @@ static void stream_close(struct kstream *st, bool reset)
 	stream_free(st);
 }
 
-/* Whether both directions are finished. */
+/* Whether the stream is over: both FINs with half-close, either one without (kcptun), and
+ * everything that arrived written out. */
 static bool stream_done(const struct kstream *st)
 {
+	if (st->buf_len)
+		return false;
 	if (!st->s->half_close)
-		return (st->fin_rcvd && !st->buf_len) || st->fin_sent;
-	return st->fin_sent && st->fin_rcvd && !st->buf_len;
+		return st->fin_rcvd || st->fin_sent;
+	return st->fin_sent && st->fin_rcvd;
 }
 
-/* The peer sent FIN: once its data is out, end our write side. True if st was freed. */
-static bool stream_after_fin_rcvd(struct kstream *st)
+/*
+ * After a FIN went either way or the buffer drained: once the peer's data is out, end our
+ * write side (peer's FIN), and close the stream when it is over. True if st was freed.
+ */
+static bool stream_settle(struct kstream *st)
 {
 	if (st->buf_len || st->connecting)
 		return false;
-	if (!st->shut_wr && st->io.fd >= 0) {
+	if (st->fin_rcvd && !st->shut_wr && st->io.fd >= 0) {
 		shutdown(st->io.fd, SHUT_WR);
 		st->shut_wr = true;
 	}
@@ -470,7 +497,7 @@ static bool stream_flush(struct kstream *st)
 		st->buf_off += (uint32_t)w;
 		st->buf_len -= (uint32_t)w;
 		st->last_active_ms = now_ms(c);
-		CTR_ADD(c->st->bytes_down, (uint64_t)w);
+		count_to_tcp(c, (uint64_t)w);
 		if (smux_flow_on_read(&st->flow, (uint32_t)w))
 			st->upd_due = true;
 	}
@@ -485,7 +512,7 @@ static bool stream_flush(struct kstream *st)
 		st->upd_due = false;
 		stream_send_upd(st);
 	}
-	return st->fin_rcvd && stream_after_fin_rcvd(st);
+	return stream_settle(st);
 }
 
 /* Up: reads the TCP side into PSH frames while KCP and the peer's window take them. */
@@ -512,7 +539,7 @@ static void stream_pump_up(struct kstream *st)
 			smux_hdr_write(c->frame, s->smuxver, SMUX_CMD_PSH, (uint16_t)n, st->sid);
 			sess_write(s, c->frame, SMUX_HDR_BYTES + (size_t)n);
 			smux_flow_on_written(&st->flow, (uint32_t)n);
-			CTR_ADD(c->st->bytes_up, (uint64_t)n);
+			count_from_tcp(c, (uint64_t)n);
 			st->last_active_ms = now_ms(c);
 			wrote = true;
 			continue;
@@ -525,17 +552,10 @@ static void stream_pump_up(struct kstream *st)
 		st->tcp_eof = true;
 		st->fin_sent = true;
 		sess_send_cmd(s, SMUX_CMD_FIN, st->sid);
-		if (n < 0 || stream_done(st)) {
-			stream_close(st, n < 0);
-			break;
-		}
-		if (!s->half_close) {
-			/* kcptun: the stream is over once one side is; drain what arrived */
-			if (!st->buf_len) {
-				stream_close(st, false);
-				break;
-			}
-		}
+		if (n < 0)
+			stream_close(st, true);
+		else
+			stream_settle(st);	/* kcptun: over once what arrived is written out */
 		break;
 	}
 	if (wrote)
@@ -572,7 +592,7 @@ static void stream_on_io(struct io *io, uint32_t ev)
 		stream_arm_idle(st);
 	}
 	if (ev & EPOLLOUT) {
-		if (st->buf_len ? stream_flush(st) : st->fin_rcvd && stream_after_fin_rcvd(st))
+		if (st->buf_len ? stream_flush(st) : stream_settle(st))
 			goto kick;
 	}
 	if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
@@ -681,7 +701,7 @@ static int on_frame(void *ctx, const struct smux_hdr *h, uint32_t consumed, uint
 				st->fin_sent = true;
 				sess_send_cmd(s, SMUX_CMD_FIN, st->sid);
 			}
-			stream_after_fin_rcvd(st);
+			stream_settle(st);
 		}
 		return 0;
 	case SMUX_CMD_UPD:
@@ -715,7 +735,7 @@ static size_t on_data(void *ctx, uint32_t sid, const uint8_t *p, size_t n)
 		if (w > 0) {
 			took = (size_t)w;
 			st->last_active_ms = now_ms(s->c);
-			CTR_ADD(s->c->st->bytes_down, (uint64_t)w);
+			count_to_tcp(s->c, (uint64_t)w);
 			if (smux_flow_on_read(&st->flow, (uint32_t)w) && s->smuxver == 2)
 				stream_send_upd(st);
 		}
@@ -809,8 +829,8 @@ static void sess_pump_down(struct ksess *s)
 	}
 	return;
 proto:
-	LOG_RL(LOG_WARN, "%s: %s: smux protocol error (is --smuxver the same on both sides?)", c->rule->desc,
-	       s->peer_text);
+	LOG_RL(LOG_WARN, "%s: %s: smux protocol error (%s; are --smuxver and --nocomp the same on both sides?)",
+	       c->rule->desc, s->peer_text, smux_err_name(smux_parser_reason(&s->parser)));
 	CTR_ADD(c->st->drops[DROP_PROTOCOL], 1);
 	sess_close(s, "protocol error");
 }
@@ -858,7 +878,7 @@ static void sess_on_timer(struct timer *t)
 	uint64_t now = now_ms(c);
 	uint32_t sn;
 
-	if (s->closing) {
+	if (s->closing || (c->stopped && !s->nstreams)) {
 		sess_close(s, NULL);
 		return;
 	}
@@ -872,6 +892,7 @@ static void sess_on_timer(struct timer *t)
 		}
 	}
 	if (s->established && now - s->last_rx_ms > KCP_KEEPALIVE_TIMEOUT_MS && !s->stalled) {
+		CTR_ADD(c->st->drops[DROP_DEAD_LINK], 1);
 		sess_close(s, "no frame from the peer for 30 s (keepalive timeout)");
 		return;
 	}
@@ -950,6 +971,11 @@ static void sess_close(struct ksess *s, const char *why)
 
 	if (s->gone.queued)
 		return;
+	/* last words (FINs, a CLOSE) go out before the socket closes */
+	if (s->established && !s->closing) {
+		ctl_flush(s);
+		kcp_flush(s->kcp, (uint32_t)now_ms(c));
+	}
 	s->closing = true;
 	if (why)
 		log_info("%s: session %s conv=%08x closed: %s", c->rule->desc, s->peer_text, s->conv, why);
@@ -1363,6 +1389,8 @@ static struct ksess *server_accept_plain(struct kcp_rule_ctx *c, const struct so
 {
 	struct ksess *s;
 
+	if (c->stopped)
+		return NULL;
 	if (c->nsessions >= c->rule->o.max_sessions) {
 		CTR_ADD(c->st->drops[DROP_NO_SESSION], 1);
 		LOG_RL(LOG_WARN, "%s: --max-sessions %u reached, new session refused", c->rule->desc,
@@ -1438,9 +1466,13 @@ static void reply_event(void *ctx, const struct secure_event *ev)
 	struct reply_to *r = ctx;
 	char a[64];
 
+	sockaddr_format(r->to, a, sizeof(a));
+	if (ev->type == SECURE_EV_AUTH_FAIL) {
+		LOG_RL(LOG_DEBUG, "secure: handshake from %s failed authentication", a);
+		return;
+	}
 	if (ev->type != SECURE_EV_AUTH_REJECT)
 		return;
-	sockaddr_format(r->to, a, sizeof(a));
 	if (ev->replay)
 		LOG_RL(LOG_WARN, "%s: secure: replayed handshake from %s refused", r->c->rule->desc, a);
 	else
@@ -1455,6 +1487,8 @@ static void server_accept_secure(struct kcp_rule_ctx *c, const struct sockaddr *
 	struct secure_sess *ss;
 	struct ksess *s;
 
+	if (c->stopped)
+		return;
 	if (c->nsessions >= c->rule->o.max_sessions) {
 		CTR_ADD(c->st->drops[DROP_NO_SESSION], 1);
 		return;
@@ -1508,7 +1542,7 @@ static void server_on_io(struct io *io, uint32_t ev)
 {
 	struct kcp_rule_ctx *c = container_of(io, struct kcp_rule_ctx, io);
 
-	for (int i = 0; i < KCP_RX_BATCH && !c->stopped; i++) {
+	for (int i = 0; i < KCP_RX_BATCH; i++) {
 		struct sockaddr_storage from;
 		socklen_t fl = sizeof(from);
 		ssize_t n = recvfrom(io->fd, c->pkt, sizeof(c->pkt), MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
@@ -1547,14 +1581,18 @@ int kcp_listener_start(struct worker *w, struct rule *r, int fd)
 
 /* ---- stop ---- */
 
+/* No new sessions from now on. A server keeps its socket for the sessions it has (they
+ * drain, or kcp_close_all() ends them); the socket closes with the context. */
 static void ctx_stop(struct kcp_rule_ctx *c)
 {
+	struct list *it, *tmp;
+
 	c->stopped = true;
-	if (c->io.fd >= 0) {
-		txq_drain(c->w);
-		loop_del(c->w->loop, &c->io);
-		close(c->io.fd);
-		c->io.fd = -1;
+	list_for_each_safe(it, tmp, &c->sessions) {
+		struct ksess *s = container_of(it, struct ksess, link);
+
+		if (!s->nstreams)
+			sess_close(s, NULL);
 	}
 }
 

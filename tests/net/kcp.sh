@@ -352,6 +352,21 @@ rekey_lost_30s_survives_70s_closes() {
 	transfer "$NS_C" 127.0.0.1 7140 $((1 * MIB))
 }
 
+# SIGTERM with --drain-timeout on the server: the running stream finishes, then ferry exits 0
+server_drains_streams_on_sigterm() {
+	local out rc
+	psk_file "$T/psk"
+	tunnel_up 7150 --psk-file "$T/psk" --drain-timeout 20 -- --psk-file "$T/psk"
+	tool "$NS_C" send-hash 127.0.0.1 7150 --bytes $((3 * MIB)) --rate $((1 * MIB)) --timeout 30 >"$T/drain.out" 2>&1 &
+	out=$!
+	sleep 1
+	kill -TERM "$SRV_PID"
+	wait "$out" || fail "transfer during the drain: $(cat "$T/drain.out")"
+	ferry_wait_exit 10 "$SRV_PID"
+	rc=$?
+	[ "$rc" = 0 ] || fail "server exit status $rc after the drain"
+}
+
 need_root_and_tools
 topology_up || setup_fail "could not build namespaces"
 server_start "$NS_S" echo :: $ECHO || setup_fail "echo server"
@@ -383,5 +398,6 @@ run_case max_streams_refuses_the_extra_stream
 run_case dead_link_then_new_session
 run_case idle_stream_closes_after_idle_timeout
 run_case replayed_and_junk_packets_get_no_answer
+run_case server_drains_streams_on_sigterm
 run_case rekey_lost_30s_survives_70s_closes
 finish
