@@ -26,6 +26,7 @@ enum opt_id {
 	O_NODELAY, O_INTERVAL, O_RESEND, O_NC, O_ACKNODELAY, O_SOCKBUF, O_KEEPALIVE, O_STREAMBUF,
 	O_MAX_STREAMS, O_KEY, O_CRYPT, O_NOCOMP, O_DS, O_PS, O_SMUXVER, O_SKEW, O_REKEY_TIME,
 	O_REKEY_PACKETS, O_KCPTUN_IGNORED, O_KCPTUN_IGNORED_ARG, O_PORTFWD_STEALTH,
+	O_TRANSPARENT, O_TPROXY,
 };
 
 struct opt_def {
@@ -67,6 +68,8 @@ static const struct opt_def ferry_opts[] = {
 	{ "max-sessions", 0, true, false, O_MAX_SESSIONS },
 	{ "hash-size", 'H', true, false, O_HASH_SIZE },
 	{ "max-datagram", 0, true, false, O_MAX_DATAGRAM },
+	{ "transparent", 0, false, false, O_TRANSPARENT },
+	{ "tproxy", 0, false, false, O_TPROXY },
 	{ "kcp-profile", 0, true, false, O_KCP_PROFILE },
 	{ "secure", 0, false, false, O_SECURE },
 	{ "insecure", 0, false, false, O_INSECURE },
@@ -511,6 +514,8 @@ static int opt_apply(const struct opt_def *d, const char *v, struct global_opts 
 		if (set_uint32(v, 1, RULE_MAX_DATAGRAM_V6, &ro->max_datagram))
 			return bad_value(err, errlen, d, v, "bytes from 1 to 65527");
 		return 0;
+	case O_TRANSPARENT: ro->transparent = true; return 0;
+	case O_TPROXY: ro->tproxy = true; return 0;
 	default:
 		return kcp_opt_apply(d, v, &ro->kcp, err, errlen);
 	}
@@ -626,11 +631,12 @@ static void rule_canon(struct rule *r)
 	endpoint_format(&r->target, t, sizeof(t));
 	snprintf(r->desc, sizeof(r->desc), "%s -> %s", l, t);
 	snprintf(r->canon, sizeof(r->canon),
-		 "%s %s ct=%u it=%u mc=%u b=%d ns=%d sb=%d rb=%d ka=%d/%u/%u/%u ra=%d rp=%d v6=%d ut=%u ms=%u hs=%u md=%u",
+		 "%s %s ct=%u it=%u mc=%u b=%d ns=%d sb=%d rb=%d ka=%d/%u/%u/%u ra=%d rp=%d v6=%d ut=%u ms=%u hs=%u md=%u "
+		 "tr=%d tp=%d",
 		 l, t, o->connect_timeout_ms, o->idle_timeout_ms, o->max_conns, o->base_addr, o->no_splice,
 		 o->sock.sndbuf, o->sock.rcvbuf, o->sock.keepalive, o->sock.ka_idle_s, o->sock.ka_intvl_s,
 		 o->sock.ka_cnt, o->sock.reuseaddr, o->sock.reuseport, o->sock.v6only, o->udp_timeout_ms,
-		 o->max_sessions, o->hash_size, o->max_datagram);
+		 o->max_sessions, o->hash_size, o->max_datagram, o->transparent, o->tproxy);
 	if (r->listen.scheme == EP_KCP || r->target.scheme == EP_KCP) {
 		const struct kcp_opts *k = &o->kcp;
 		size_t used = strlen(r->canon);
@@ -772,6 +778,10 @@ int rule_build(enum args_dialect dia, const char *listen, const char *target, co
 		snprintf(err, errlen, "cannot forward %s:// to %s:// in \"%s %s\": use tcp:// to tcp://, udp:// to udp://, "
 			 "tcp:// to kcp:// or kcp:// to tcp://", endpoint_scheme_name(r->listen.scheme),
 			 endpoint_scheme_name(r->target.scheme), listen, target);
+		rc = -EINVAL;
+	}
+	if (!rc && (ro->transparent || ro->tproxy) && (r->listen.scheme == EP_KCP || r->target.scheme == EP_KCP)) {
+		snprintf(err, errlen, "%s is for tcp:// and udp:// rules only", ro->transparent ? "--transparent" : "--tproxy");
 		rc = -EINVAL;
 	}
 	if (!rc && r->listen.scheme == EP_UDP && (ro->base_addr || ro->no_splice)) {

@@ -67,6 +67,8 @@ struct rule_opts {
 	uint32_t max_sessions;
 	uint32_t hash_size;	/* initial buckets; 0 = sized for max_sessions */
 	uint32_t max_datagram;	/* 0 = the protocol's maximum */
+	bool transparent;	/* upstream leg from the client's own address (IP_TRANSPARENT, spec/systemd.md §4) */
+	bool tproxy;		/* listener takes nft-TPROXY'd traffic; replies from the original destination (§5) */
 	struct kcp_opts kcp;
 };
 
