@@ -30,7 +30,7 @@ enum kcp_link_kind { KCP_LINK_PLAIN, KCP_LINK_KCPTUN, KCP_LINK_SECURE };
 
 struct kcp_link_env {
 	enum kcp_link_kind kind;
-	struct kcptun_crypt *crypt;	/* kcptun, NULL for --crypt none handled as a header-only cipher */
+	struct kcptun_crypt *crypt;	/* kcptun (every cipher, "none" too: it still has the header) */
 	size_t crypt_hdr;		/* 20 for every kcptun cipher (none included), 0 otherwise */
 	int ds, ps;			/* kcptun FEC; 0/0 = off */
 	struct secure_ctx *sec;		/* secure */
