@@ -73,3 +73,49 @@ size_t pktinfo_build(const struct local_addr *la, sa_family_t family, void *buf,
 	}
 	return 0;
 }
+
+#ifndef IP_RECVORIGDSTADDR
+#define IP_RECVORIGDSTADDR 20
+#endif
+#ifndef IPV6_RECVORIGDSTADDR
+#define IPV6_RECVORIGDSTADDR 74
+#endif
+#ifndef IP_ORIGDSTADDR
+#define IP_ORIGDSTADDR IP_RECVORIGDSTADDR
+#endif
+#ifndef IPV6_ORIGDSTADDR
+#define IPV6_ORIGDSTADDR IPV6_RECVORIGDSTADDR
+#endif
+
+int origdst_enable(int fd, sa_family_t family)
+{
+	int one = 1;
+
+	if (family == AF_INET6) {
+		if (setsockopt(fd, SOL_IPV6, IPV6_RECVORIGDSTADDR, &one, sizeof(one)))
+			return -errno;
+		/* IPv4 datagrams on a dual-stack socket report through the IPv4 option; fails
+		 * harmlessly on an IPv6-only socket */
+		setsockopt(fd, SOL_IP, IP_RECVORIGDSTADDR, &one, sizeof(one));
+		return 0;
+	}
+	return setsockopt(fd, SOL_IP, IP_RECVORIGDSTADDR, &one, sizeof(one)) ? -errno : 0;
+}
+
+bool origdst_parse(const struct msghdr *mh, struct sockaddr_storage *out)
+{
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR((struct msghdr *)mh); cm; cm = CMSG_NXTHDR((struct msghdr *)mh, cm)) {
+		size_t len = 0;
+
+		if (cm->cmsg_level == SOL_IP && cm->cmsg_type == IP_ORIGDSTADDR)
+			len = sizeof(struct sockaddr_in);
+		else if (cm->cmsg_level == SOL_IPV6 && cm->cmsg_type == IPV6_ORIGDSTADDR)
+			len = sizeof(struct sockaddr_in6);
+		if (len && cm->cmsg_len >= CMSG_LEN(len)) {
+			memset(out, 0, sizeof(*out));
+			memcpy(out, CMSG_DATA(cm), len);
+			return true;
+		}
+	}
+	return false;
+}

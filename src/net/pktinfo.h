@@ -1,7 +1,9 @@
 /*
  * Which local address a datagram was sent to (IP_PKTINFO / IPV6_PKTINFO), so that a
  * socket bound to a wildcard address can answer from exactly that address: a client
- * drops replies that come from another address of a multi-homed host.
+ * drops replies that come from another address of a multi-homed host. Also the original
+ * destination address and port of a datagram an nft tproxy rule diverted to a socket
+ * (IP_ORIGDSTADDR / IPV6_ORIGDSTADDR, spec/systemd.md §5).
  */
 #ifndef FERRY_NET_PKTINFO_H
 #define FERRY_NET_PKTINFO_H
@@ -12,6 +14,8 @@
 
 /* Room for the receive control data and for one send control message. */
 #define PKTINFO_CMSG_BYTES 64
+/* Room for one received original destination (a sockaddr_in6 in a cmsg). */
+#define ORIGDST_CMSG_BYTES CMSG_SPACE(sizeof(struct sockaddr_in6))
 
 struct local_addr {
 	sa_family_t family;	/* 0 = unknown */
@@ -30,5 +34,11 @@ bool pktinfo_parse(const struct msghdr *mh, struct local_addr *out);
 /* Writes one control message that makes a send leave from la, for a socket of family;
  * returns its length. */
 size_t pktinfo_build(const struct local_addr *la, sa_family_t family, void *buf, size_t cap);
+
+/* Asks the kernel for the original destination of each datagram received on fd (also of
+ * IPv4 datagrams on a dual-stack IPv6 socket). Works on a bound socket. */
+int origdst_enable(int fd, sa_family_t family);
+/* Reads the original destination (address and port) from received control data. */
+bool origdst_parse(const struct msghdr *mh, struct sockaddr_storage *out);
 
 #endif

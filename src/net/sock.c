@@ -169,3 +169,112 @@ int sock_original_dst(int fd, struct sockaddr_storage *out)
 		return -errno;
 	return 0;
 }
+
+/* ---- transparent sockets ---- */
+
+#ifndef IP_TRANSPARENT
+#define IP_TRANSPARENT 19
+#endif
+#ifndef IPV6_TRANSPARENT
+#define IPV6_TRANSPARENT 75
+#endif
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
+#endif
+
+int sock_set_transparent(int fd, sa_family_t family)
+{
+	if (family == AF_INET6)
+		return setopt_int(fd, SOL_IPV6, IPV6_TRANSPARENT, 1);
+	return setopt_int(fd, SOL_IP, IP_TRANSPARENT, 1);
+}
+
+int sock_transparent_allowed(sa_family_t family)
+{
+	int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0), err;
+
+	if (fd < 0)
+		return -errno;
+	err = sock_set_transparent(fd, family);
+	close(fd);
+	return err;
+}
+
+int sock_bind_transparent(int fd, const struct sockaddr *src)
+{
+	int err = sock_set_transparent(fd, src->sa_family);
+
+	if (!err)
+		err = setopt_int(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+	if (!err && bind(fd, src, sockaddr_len(src)))
+		err = -errno;
+	return err;
+}
+
+static int tcp_connect_from(const struct sockaddr *sa, const struct sockaddr *src, const struct sock_opts *o,
+			    bool any_port, int *out)
+{
+	struct sockaddr_storage from;
+	int fd, err;
+
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	memcpy(&from, src, sockaddr_len(src));
+	if (any_port) {
+		sockaddr_set_port((struct sockaddr *)&from, 0);
+		/* the port is chosen at connect(), unique for the 4-tuple, not at bind() */
+		setopt_int(fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, 1);
+	}
+	sock_tcp_tune_nokeepalive(fd, o);
+	err = sock_bind_transparent(fd, (struct sockaddr *)&from);
+	if (!err && connect(fd, sa, sockaddr_len(sa)) && errno != EINPROGRESS)
+		err = -errno;
+	if (err) {
+		close(fd);
+		return err;
+	}
+	*out = fd;
+	return 0;
+}
+
+int sock_tcp_connect_from(const struct sockaddr *sa, const struct sockaddr *src, const struct sock_opts *o, int *out)
+{
+	int err;
+
+	*out = -1;
+	err = tcp_connect_from(sa, src, o, false, out);
+	/* the client's port is taken on that address already (the client itself, when it runs
+	 * on this host, or an earlier connection to the same target still in TIME_WAIT) */
+	if (err == -EADDRINUSE || err == -EADDRNOTAVAIL)
+		err = tcp_connect_from(sa, src, o, true, out);
+	return err;
+}
+
+void sock_addr_unmap(struct sockaddr_storage *ss)
+{
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+	struct sockaddr_in s4 = { .sin_family = AF_INET };
+
+	if (ss->ss_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+		return;
+	s4.sin_port = s6->sin6_port;
+	memcpy(&s4.sin_addr, &s6->sin6_addr.s6_addr[12], 4);
+	memset(ss, 0, sizeof(*ss));
+	memcpy(ss, &s4, sizeof(s4));
+}
+
+void sock_addr_map(struct sockaddr_storage *ss)
+{
+	const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+	struct sockaddr_in6 s6 = { .sin6_family = AF_INET6 };
+
+	if (ss->ss_family != AF_INET)
+		return;
+	s6.sin6_port = s4->sin_port;
+	s6.sin6_addr.s6_addr[10] = 0xff;
+	s6.sin6_addr.s6_addr[11] = 0xff;
+	memcpy(&s6.sin6_addr.s6_addr[12], &s4->sin_addr, 4);
+	memset(ss, 0, sizeof(*ss));
+	memcpy(ss, &s6, sizeof(s6));
+}

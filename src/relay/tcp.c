@@ -11,6 +11,12 @@
  * at most one pipe's worth is ever held per direction.
  * Half-close: EOF on one side becomes shutdown(SHUT_WR) on the other after the data.
  * Reset: a read/write error on one side closes the other with SO_LINGER 0 (RST).
+ *
+ * --transparent (spec/systemd.md §4): the upstream socket is IP_TRANSPARENT and bound to
+ * the client's address (and port, when free) before it connects, so the target sees the
+ * client. --tproxy: the listener is IP_TRANSPARENT, so it accepts the connections an nft
+ * tproxy rule diverts to it; each accepted socket's local address is the destination the
+ * client asked for, and the client talks to that address throughout.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -483,20 +489,44 @@ static void on_conn_timer(struct timer *t)
 	conn_arm_timer(c);
 }
 
+/* --transparent: the client's address, as the upstream socket binds it (IPv4 clients of a
+ * dual-stack listener unmapped). */
+static int conn_client_addr(const struct tcp_conn *c, struct sockaddr_storage *out)
+{
+	socklen_t len = sizeof(*out);
+
+	if (getpeername(c->cli.io.fd, (struct sockaddr *)out, &len))
+		return -errno;
+	sock_addr_unmap(out);
+	return 0;
+}
+
 /* Tries the next target address; returns 0 while an attempt is under way. */
 static int conn_connect_next(struct tcp_conn *c)
 {
 	struct tcp_listener *l = c->lst;
 	struct worker *w = l->w;
 	const struct rule *r = l->rule;
+	struct sockaddr_storage client;
 	int err = -ECONNREFUSED;
 
+	if (r->o.transparent) {
+		err = conn_client_addr(c, &client);
+		if (err)
+			return err;
+		err = -EAFNOSUPPORT;
+	}
 	while (c->addr_idx < r->target.naddrs) {
 		struct sockaddr_storage sa = r->target.addrs[c->addr_idx];
 		int fd;
 
 		conn_target_addr(c, &sa);
-		err = sock_tcp_connect_nokeepalive((struct sockaddr *)&sa, &r->o.sock, &fd);
+		if (!r->o.transparent)
+			err = sock_tcp_connect_nokeepalive((struct sockaddr *)&sa, &r->o.sock, &fd);
+		else if (sa.ss_family == client.ss_family)
+			err = sock_tcp_connect_from((struct sockaddr *)&sa, (struct sockaddr *)&client, &r->o.sock, &fd);
+		else
+			err = -EAFNOSUPPORT;	/* the client's address cannot talk to this one */
 		if (!err) {
 			c->srv.io.fd = fd;
 			c->srv.readable = c->srv.writable = false;
@@ -660,6 +690,55 @@ static void on_listener_pause_end(struct timer *t)
 		timer_arm(l->w->loop, t, TCP_ACCEPT_PAUSE_MS);
 }
 
+/*
+ * --transparent and --tproxy at the start of a rule: checks what would otherwise fail for
+ * every connection and makes the listener transparent (works on a bound, even listening,
+ * socket: the tproxy rule looks at the flag per packet). Logs why it fails.
+ */
+static int listener_transparent_setup(struct worker *w, const struct rule *r, int fd)
+{
+	struct sockaddr_storage self;
+	socklen_t len = sizeof(self);
+	sa_family_t family;
+	int err;
+
+	if (!r->o.transparent && !r->o.tproxy)
+		return 0;
+	/* the socket's own family: an inherited one (fd://) included */
+	if (getsockname(fd, (struct sockaddr *)&self, &len))
+		return -errno;
+	family = self.ss_family;
+
+	if (r->o.transparent) {
+		bool same_family = false;
+
+		for (unsigned i = 0; i < r->target.naddrs; i++)
+			same_family |= r->target.addrs[i].ss_family == family;
+		if (!same_family) {
+			log_error("%s: --transparent: the target has no %s address; the client's address can only be "
+				  "used towards a target of its own family", r->desc, family == AF_INET6 ? "IPv6" : "IPv4");
+			return -EAFNOSUPPORT;
+		}
+		err = sock_transparent_allowed(family);
+		if (err) {
+			log_error("%s: --transparent: IP_TRANSPARENT: %s (needs CAP_NET_ADMIN)", r->desc, strerror(-err));
+			return err;
+		}
+		if (w->id == 0)
+			log_info("%s: --transparent: the target's replies reach ferry only if they pass this host "
+				 "and policy routing delivers them locally (docs/MANUAL.md, \"Transparent forwarding\")", r->desc);
+	}
+	if (r->o.tproxy) {
+		err = sock_set_transparent(fd, family);
+		if (err) {
+			log_error("%s: --tproxy: IP_TRANSPARENT on the listening socket: %s%s", r->desc, strerror(-err),
+				  err == -EPERM ? " (needs CAP_NET_ADMIN)" : "");
+			return err;
+		}
+	}
+	return 0;
+}
+
 int tcp_listener_start(struct worker *w, struct rule *r, int fd)
 {
 	struct tcp_listener *l = calloc(1, sizeof(*l));
@@ -669,6 +748,9 @@ int tcp_listener_start(struct worker *w, struct rule *r, int fd)
 		err = -ENOMEM;
 		goto fail;
 	}
+	err = listener_transparent_setup(w, r, fd);
+	if (err)
+		goto fail;
 	l->w = w;
 	l->rule = r;
 	l->st = &r->stats[w->id];

@@ -9,6 +9,15 @@
  * scan); at --max-sessions the least recently active session makes room, counted as
  * expired if its time was up anyway, else as evicted. Datagrams are never truncated:
  * buffers hold 64 KiB, anything above --max-datagram is dropped and counted.
+ *
+ * Transparent forwarding (spec/systemd.md §4-§6). --transparent: the session socket is
+ * IP_TRANSPARENT and bound to the client's own address and port before it connects, so
+ * the target sees the client; the target's replies come back to it only where policy
+ * routing delivers them locally. --tproxy: the listener is IP_TRANSPARENT and reports each
+ * datagram's original destination (IP_ORIGDSTADDR); a session for a diverted datagram gets
+ * a second socket, bound to that destination and connected to the client, that sends the
+ * replies (the client sees the address it talked to) and from then on also receives the
+ * client's datagrams (the kernel prefers a connected socket, and so does the tproxy rule).
  */
 #include <errno.h>
 #include <netinet/udp.h>
@@ -22,7 +31,9 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "net/batch.h"
+#include "net/endpoint.h"
 #include "net/pktinfo.h"
+#include "net/sock.h"
 #include "relay/sess_table.h"
 #include "relay/udp.h"
 #include "relay/worker.h"
@@ -39,8 +50,9 @@
  * ones, but a 64 KiB buffer of 1-byte segments is capped by the GRO layer's own limits). */
 #define UDP_GRO_SEGS 128
 #define UDP_SEGS_MAX (UDP_BATCH * UDP_GRO_SEGS)
-/* Receive control data: destination address (pktinfo), GRO segment size, drop count. */
-#define UDP_CTL_BYTES (PKTINFO_CMSG_BYTES + 64)
+/* Receive control data: destination address (pktinfo), original destination (tproxy), GRO
+ * segment size, drop count. */
+#define UDP_CTL_BYTES (PKTINFO_CMSG_BYTES + ORIGDST_CMSG_BYTES + 64)
 /* A session's receive buffer: room for a burst of large replies (the default, ~208 KiB,
  * holds only three 64 KiB datagrams). A limit, not an allocation. */
 #define UDP_SESSION_RCVBUF_BYTES (1 << 20)
@@ -73,6 +85,7 @@ struct udp_listener {
 	sa_family_t family;
 	uint32_t rxq_drops;	/* the listener socket's drop count last seen (SO_RXQ_OVFL) */
 	uint32_t quota;		/* sessions this worker may hold: its share of --max-sessions */
+	uint16_t port;		/* the listening socket's own port (tells diverted datagrams apart) */
 	bool pktinfo;		/* bound to a wildcard address: answer from the address hit */
 	bool stopped;
 };
@@ -84,8 +97,12 @@ struct udp_sess {
 	struct worker *w;	/* outlives lst when the last session of a stopped listener goes */
 	struct timer timer;
 	struct defer free_later;
-	struct local_addr local;	/* where the client sent to (wildcard listeners only) */
+	struct local_addr local;	/* where the client sent to (wildcard or --tproxy listeners) */
 	uint32_t rxq_drops;	/* the session socket's drop count last seen (SO_RXQ_OVFL) */
+	/* --tproxy, diverted datagrams: bound to the original destination, connected to the
+	 * client; replies leave here, later client datagrams arrive here. fd -1 otherwise. */
+	struct io down;
+	uint32_t down_rxq_drops;
 	bool closed;
 };
 
@@ -227,6 +244,8 @@ static void sess_close(struct udp_sess *s)
 	s->closed = true;
 	timer_cancel(w->loop, &s->timer);
 	close(s->io.fd);	/* also takes it out of epoll: the fd is never dup'ed */
+	if (s->down.fd >= 0)
+		close(s->down.fd);
 	sess_table_remove(&l->tab, &s->node);
 	w->nconns--;
 	__atomic_sub_fetch(&l->rule->active, 1, __ATOMIC_RELAXED);
@@ -251,11 +270,12 @@ static void on_sess_timer(struct timer *t)
 	sess_close(s);
 }
 
-static void count_recv_error(struct udp_listener *l, int err, const char *where)
+/* where: "receive", "reply"; peer: who sent the ICMP error ("target", "client") */
+static void count_recv_error(struct udp_listener *l, int err, const char *where, const char *peer)
 {
 	if (err == ECONNREFUSED || err == EHOSTUNREACH || err == ENETUNREACH || err == EHOSTDOWN) {
 		CTR_ADD(l->st->drops[DROP_ICMP_ERROR], 1);
-		LOG_RL(LOG_WARN, "%s: %s: ICMP error from the target: %s", l->rule->desc, where, strerror(err));
+		LOG_RL(LOG_WARN, "%s: %s: ICMP error from the %s: %s", l->rule->desc, where, peer, strerror(err));
 	} else if (err != EAGAIN && err != EINTR) {
 		LOG_RL(LOG_WARN, "%s: %s: %s", l->rule->desc, where, strerror(err));
 	}
@@ -299,7 +319,24 @@ static void relay_batch(struct udp_listener *l, int fd, struct iovec *iov, int n
 	CTR_ADD(*bytes, b);
 }
 
-/* Replies: target -> session socket -> listener socket -> client. */
+/* Sends the k replies in sc->seg to the client: from the listener, from the address the
+ * client sent to, or (--tproxy, diverted) from the socket at the original destination. */
+static void sess_reply(struct udp_listener *l, struct udp_sess *s, struct udp_scratch *sc, int k)
+{
+	if (s->down.fd >= 0) {
+		relay_batch(l, s->down.fd, sc->seg, k, NULL, &l->st->dgrams_down, &l->st->bytes_down);
+		return;
+	}
+	if (s->local.family) {
+		sc->tx.extra_cmsg = sc->reply_ctl;
+		sc->tx.extra_cmsg_len = pktinfo_build(&s->local, l->family, sc->reply_ctl, sizeof(sc->reply_ctl));
+	}
+	relay_batch(l, l->io.fd, sc->seg, k, &s->node.key.sa, &l->st->dgrams_down, &l->st->bytes_down);
+	sc->tx.extra_cmsg = NULL;
+	sc->tx.extra_cmsg_len = 0;
+}
+
+/* Replies: target -> session socket -> listener socket (or the tproxy one) -> client. */
 static void on_sess_readable(struct io *io, uint32_t events)
 {
 	struct udp_sess *s = container_of(io, struct udp_sess, io);
@@ -315,46 +352,144 @@ static void on_sess_readable(struct io *io, uint32_t events)
 		n = recvmmsg(io->fd, sc->rx, UDP_BATCH, MSG_DONTWAIT, NULL);
 		if (n <= 0) {
 			if (n < 0)
-				count_recv_error(l, errno, "reply");
+				count_recv_error(l, errno, "reply", "target");
 			return;
 		}
 		k = rx_split(l, sc, n, &s->rxq_drops);
 		sess_table_touch(&l->tab, &s->node, loop_now(l->w->loop));
-		if (s->local.family) {
-			sc->tx.extra_cmsg = sc->reply_ctl;
-			sc->tx.extra_cmsg_len = pktinfo_build(&s->local, l->family, sc->reply_ctl, sizeof(sc->reply_ctl));
-		}
-		relay_batch(l, l->io.fd, sc->seg, k, &s->node.key.sa, &l->st->dgrams_down, &l->st->bytes_down);
-		sc->tx.extra_cmsg = NULL;
-		sc->tx.extra_cmsg_len = 0;
+		sess_reply(l, s, sc, k);
 		if (n < UDP_BATCH)
 			return;
 	}
 }
 
-static int sess_socket(struct udp_listener *l, int *out)
+/*
+ * --transparent: binds the session socket to the client's address and port (spec §4), or,
+ * when that port is taken on this host without SO_REUSEADDR (a client on this host), to
+ * the client's address with a port of the kernel's choosing.
+ */
+static int sess_bind_client(int fd, const struct sockaddr_storage *client)
+{
+	struct sockaddr_storage any_port = *client;
+	int err = sock_bind_transparent(fd, (const struct sockaddr *)client);
+
+	if (err != -EADDRINUSE)
+		return err;
+	sockaddr_set_port((struct sockaddr *)&any_port, 0);
+	return bind(fd, (struct sockaddr *)&any_port, sockaddr_len((struct sockaddr *)&any_port)) ? -errno : 0;
+}
+
+/* The session's upstream socket, connected to the first target address that takes it. */
+static int sess_socket(struct udp_listener *l, const struct sockaddr *client, int *out)
 {
 	const struct rule *r = l->rule;
+	struct sockaddr_storage from = { .ss_family = AF_UNSPEC };
 	int err = -EHOSTUNREACH;
 
+	if (r->o.transparent) {
+		memcpy(&from, client, sockaddr_len(client));
+		/* an IPv4 client of a dual-stack listener speaks IPv4 to an IPv4 target */
+		sock_addr_unmap(&from);
+		err = -EAFNOSUPPORT;
+	}
 	for (unsigned i = 0; i < r->target.naddrs; i++) {
 		const struct sockaddr *sa = (const struct sockaddr *)&r->target.addrs[i];
-		int fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		int fd;
 
+		if (r->o.transparent && sa->sa_family != from.ss_family)
+			continue;
+		fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd < 0)
 			return -errno;
 		if (r->o.sock.sndbuf)
 			sock_set_buf(fd, SO_SNDBUF, r->o.sock.sndbuf);
 		sock_set_buf(fd, SO_RCVBUF, r->o.sock.rcvbuf ? r->o.sock.rcvbuf : UDP_SESSION_RCVBUF_BYTES);
-		if (connect(fd, sa, sockaddr_len(sa)) == 0) {
+		err = r->o.transparent ? sess_bind_client(fd, &from) : 0;
+		if (!err && connect(fd, sa, sockaddr_len(sa)) == 0) {
 			rx_options(fd);
 			*out = fd;
 			return 0;
 		}
-		err = -errno;
+		if (!err)
+			err = -errno;
 		close(fd);
 	}
 	return err;
+}
+
+/* Client datagrams that arrive on a --tproxy session's reply socket: session -> target. */
+static void on_down_readable(struct io *io, uint32_t events)
+{
+	struct udp_sess *s = container_of(io, struct udp_sess, down);
+	struct udp_listener *l = s->lst;
+	struct udp_scratch *sc = l->w->udp_scratch;
+
+	if (s->closed)
+		return;
+	for (int round = 0; round < UDP_ROUNDS; round++) {
+		int n, k;
+
+		rx_prepare(sc, false);
+		n = recvmmsg(io->fd, sc->rx, UDP_BATCH, MSG_DONTWAIT, NULL);
+		if (n <= 0) {
+			if (n < 0)
+				count_recv_error(l, errno, "receive", "client");
+			return;
+		}
+		k = rx_split(l, sc, n, &s->down_rxq_drops);
+		sess_table_touch(&l->tab, &s->node, loop_now(l->w->loop));
+		relay_batch(l, s->io.fd, sc->seg, k, NULL, &l->st->dgrams_up, &l->st->bytes_up);
+		if (n < UDP_BATCH)
+			return;
+	}
+}
+
+/*
+ * --tproxy (spec §5): where a new session's replies leave from. A datagram sent to the
+ * listener itself is answered from the listener, from the address it was sent to; one an
+ * nft tproxy rule diverted here gets a socket of its own, bound to the original
+ * destination and connected to the client. Returns that socket, -1 for none, or -errno.
+ */
+static int sess_tproxy_socket(struct udp_listener *l, struct udp_sess *s, const struct sockaddr *client,
+			      const struct msghdr *mh)
+{
+	struct sockaddr_storage dst;
+	int fd, err;
+
+	if (!origdst_parse(mh, &dst))
+		return -1;
+	if (l->family == AF_INET6)
+		sock_addr_map(&dst);	/* an IPv4 client of a dual-stack listener */
+	if (sockaddr_port((struct sockaddr *)&dst) == l->port) {
+		const struct sockaddr_in6 *d6 = (const struct sockaddr_in6 *)&dst;
+		const struct sockaddr_in *d4 = (const struct sockaddr_in *)&dst;
+
+		s->local.family = dst.ss_family;
+		if (dst.ss_family == AF_INET6)
+			s->local.v6 = d6->sin6_addr;
+		else
+			s->local.v4 = d4->sin_addr;
+		return -1;
+	}
+	fd = socket(dst.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (dst.ss_family == AF_INET6) {
+		int off = 0;
+
+		/* v4-mapped addresses need a dual-stack socket, whatever the sysctl default */
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+	}
+	err = sock_bind_transparent(fd, (struct sockaddr *)&dst);
+	if (!err && connect(fd, client, sockaddr_len(client)))
+		err = -errno;
+	if (err) {
+		close(fd);
+		return err;
+	}
+	sock_set_buf(fd, SO_RCVBUF, l->rule->o.sock.rcvbuf ? l->rule->o.sock.rcvbuf : UDP_SESSION_RCVBUF_BYTES);
+	rx_options(fd);
+	return fd;
 }
 
 /*
@@ -384,7 +519,7 @@ static struct udp_sess *sess_open(struct udp_listener *l, const struct sockaddr 
 {
 	struct worker *w = l->w;
 	struct udp_sess *s;
-	int fd = -1, err;
+	int fd = -1, down = -1, err;
 
 	if (!sess_make_room(l)) {
 		CTR_ADD(l->st->drops[DROP_NO_SESSION], 1);
@@ -392,17 +527,27 @@ static struct udp_sess *sess_open(struct udp_listener *l, const struct sockaddr 
 		       l->rule->o.max_sessions);
 		return NULL;
 	}
-	err = sess_socket(l, &fd);
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		CTR_ADD(l->st->drops[DROP_NO_MEMORY], 1);
+		return NULL;
+	}
+	err = sess_socket(l, client, &fd);
 	if (err) {
+		free(s);
 		CTR_ADD(l->st->drops[err == -EMFILE || err == -ENFILE ? DROP_NO_FDS : DROP_NO_SESSION], 1);
 		LOG_RL(LOG_WARN, "%s: upstream socket: %s", l->rule->desc, strerror(-err));
 		return NULL;
 	}
-	s = calloc(1, sizeof(*s));
-	if (!s) {
-		close(fd);
-		CTR_ADD(l->st->drops[DROP_NO_MEMORY], 1);
-		return NULL;
+	if (l->rule->o.tproxy) {
+		down = sess_tproxy_socket(l, s, client, mh);
+		if (down < -1) {
+			close(fd);
+			free(s);
+			CTR_ADD(l->st->drops[down == -EMFILE || down == -ENFILE ? DROP_NO_FDS : DROP_NO_SESSION], 1);
+			LOG_RL(LOG_WARN, "%s: socket at the original destination: %s", l->rule->desc, strerror(-down));
+			return NULL;
+		}
 	}
 	s->lst = l;
 	s->w = w;
@@ -410,12 +555,16 @@ static struct udp_sess *sess_open(struct udp_listener *l, const struct sockaddr 
 		pktinfo_parse(mh, &s->local);
 	s->io.fd = fd;
 	s->io.cb = on_sess_readable;
+	s->down.fd = down;
+	s->down.cb = on_down_readable;
 	timer_init(&s->timer, on_sess_timer);
 	if (sess_table_insert(&l->tab, &s->node, client, loop_now(w->loop)) ||
-	    loop_add(w->loop, &s->io, EPOLLIN)) {
+	    loop_add(w->loop, &s->io, EPOLLIN) || (down >= 0 && loop_add(w->loop, &s->down, EPOLLIN))) {
 		if (s->node.lru.next)
 			sess_table_remove(&l->tab, &s->node);
-		close(fd);
+		close(fd);	/* also leaves epoll */
+		if (down >= 0)
+			close(down);
 		free(s);
 		CTR_ADD(l->st->drops[DROP_NO_SESSION], 1);
 		return NULL;
@@ -450,7 +599,7 @@ static void on_listener_readable(struct io *io, uint32_t events)
 		n = recvmmsg(io->fd, sc->rx, UDP_BATCH, MSG_DONTWAIT, NULL);
 		if (n <= 0) {
 			if (n < 0)
-				count_recv_error(l, errno, "receive");
+				count_recv_error(l, errno, "receive", "target");
 			return;
 		}
 		k = rx_split(l, sc, n, &l->rxq_drops);
@@ -482,6 +631,51 @@ static void on_listener_readable(struct io *io, uint32_t events)
 }
 
 /* ---- listeners ---- */
+
+/*
+ * --transparent and --tproxy at the start of a rule: checks what would otherwise fail for
+ * every session, and prepares the listening socket (the options work on a bound socket,
+ * so inherited ones too). Logs why it fails.
+ */
+static int listener_transparent_setup(struct udp_listener *l, int fd)
+{
+	const struct rule *r = l->rule;
+	struct sockaddr_storage self;
+	socklen_t len = sizeof(self);
+	int err;
+
+	if (r->o.transparent) {
+		bool same_family = false;
+
+		for (unsigned i = 0; i < r->target.naddrs; i++)
+			same_family |= r->target.addrs[i].ss_family == l->family;
+		if (!same_family) {
+			log_error("%s: --transparent: the target has no %s address; the client's address can only be "
+				  "used towards a target of its own family", r->desc, l->family == AF_INET6 ? "IPv6" : "IPv4");
+			return -EAFNOSUPPORT;
+		}
+		err = sock_transparent_allowed(l->family);
+		if (err) {
+			log_error("%s: --transparent: IP_TRANSPARENT: %s (needs CAP_NET_ADMIN)", r->desc, strerror(-err));
+			return err;
+		}
+		if (l->w->id == 0)
+			log_info("%s: --transparent: the target's replies reach ferry only if they pass this host "
+				 "and policy routing delivers them locally (docs/MANUAL.md, \"Transparent forwarding\")", r->desc);
+	}
+	if (!r->o.tproxy)
+		return 0;
+	if (getsockname(fd, (struct sockaddr *)&self, &len))
+		return -errno;
+	l->port = sockaddr_port((struct sockaddr *)&self);
+	err = sock_set_transparent(fd, l->family);
+	if (!err)
+		err = origdst_enable(fd, l->family);
+	if (err)
+		log_error("%s: --tproxy: IP_TRANSPARENT / IP_RECVORIGDSTADDR on the listening socket: %s%s", r->desc,
+			  strerror(-err), err == -EPERM ? " (needs CAP_NET_ADMIN)" : "");
+	return err;
+}
 
 static void listener_free_if_done(struct udp_listener *l)
 {
@@ -523,7 +717,11 @@ int udp_listener_start(struct worker *w, struct rule *r, int fd)
 	l->io.cb = on_listener_readable;
 	rx_options(fd);
 	l->family = r->listen.addrs[0].ss_family;
-	if (sockaddr_is_wildcard((const struct sockaddr *)&r->listen.addrs[0])) {
+	err = listener_transparent_setup(l, fd);
+	if (err)
+		goto fail_table;
+	/* with --tproxy the original destination tells where to answer from */
+	if (!r->o.tproxy && sockaddr_is_wildcard((const struct sockaddr *)&r->listen.addrs[0])) {
 		err = pktinfo_enable(fd, l->family);
 		if (err)
 			goto fail_table;

@@ -13,6 +13,8 @@ Servers:   serve MODE HOST PORT [PORT...]       (HOST "::" listens dual-stack)
   reset            wait for the first data, then close with SO_LINGER 0 (RST)
   port-reply       send "<local port>\\n" and close
   addr-reply       send "<local address>\\n" (the address the client reached) and close
+  peer-reply       send "<peer address>:<peer port>\\n" (who the server saw connecting;
+                   IPv6 in brackets, v4-mapped shown as IPv4) and close
 
 Clients:
   connect HOST PORT              exit 0 if a connection is established
@@ -30,7 +32,8 @@ Clients:
                                  what was sent (the echo server logs it with end "reset")
   hold HOST PORT                 open --conns connections (one echo round trip each), print
                                  "held N", keep them --secs, then check each still echoes
-  read HOST PORT                 print what the server sends until EOF
+  read HOST PORT                 print what the server sends until EOF (from local port
+                                 --sport, 0 = any)
   stats FILE KEY...              print values from the last stats JSON line in FILE
                                  (KEY like rules.0.drops.max_conns)
 """
@@ -63,9 +66,11 @@ def family_of(host):
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
-def dial(host, port, timeout):
+def dial(host, port, timeout, sport=0):
     s = socket.socket(family_of(host), socket.SOCK_STREAM)
     s.settimeout(timeout)
+    if sport:
+        s.bind(("::" if family_of(host) == socket.AF_INET6 else "0.0.0.0", sport))
     s.connect((host, port))
     return s
 
@@ -171,8 +176,16 @@ def serve_addr_reply(c, port, peer, a):
     serve_port_reply(c, port, peer, a, what=addr)
 
 
+def serve_peer_reply(c, port, peer, a):
+    host, pport = c.getpeername()[:2]
+    if host.startswith("::ffff:") and "." in host:
+        host = host[len("::ffff:"):]
+    serve_port_reply(c, port, peer, a, what=f"[{host}]:{pport}" if ":" in host else f"{host}:{pport}")
+
+
 SERVERS = {
     "addr-reply": serve_addr_reply,
+    "peer-reply": serve_peer_reply,
     "echo": serve_echo,
     "reply-after-eof": serve_reply_after_eof,
     "reset": serve_reset,
@@ -510,7 +523,7 @@ def cmd_hold(a):
 
 
 def cmd_read(a):
-    s = dial(a.host, a.port, a.timeout)
+    s = dial(a.host, a.port, a.timeout, a.sport)
     got, how = recv_all(s, 1 << 20, time.monotonic() + a.timeout)
     sys.stdout.write(got.decode(errors="replace"))
     if how != "eof":
@@ -583,7 +596,8 @@ def main():
     c = client("hold", cmd_hold)
     c.add_argument("--conns", type=int, default=1)
     c.add_argument("--secs", type=float, default=2)
-    client("read", cmd_read)
+    c = client("read", cmd_read)
+    c.add_argument("--sport", type=int, default=0)
     sp = sub.add_parser("stats")
     sp.add_argument("file")
     sp.add_argument("keys", nargs="+")

@@ -287,6 +287,73 @@ static void test_tcp_target_refused_counts_connect_failed(void)
 	fixture_down(&f);
 }
 
+/*
+ * --transparent: connects a client from 127.0.0.1 (sharing its port when reuseaddr) and
+ * returns the port the target saw the relay's connection come from (0 if none came).
+ */
+static uint16_t transparent_peer_port(int reuseaddr, uint16_t *cport)
+{
+	struct fixture f;
+	struct rule_opts ro;
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) }, peer;
+	socklen_t len = sizeof(sa);
+	char buf[4];
+	int c = socket(AF_INET, SOCK_STREAM, 0), srv = -1;
+
+	rule_opts_default(&ro);
+	ro.transparent = true;
+	fixture_up(&f, &ro);
+	setsockopt(c, SOL_SOCKET, SO_REUSEADDR, &reuseaddr, sizeof(reuseaddr));
+	CHECK_EQ(bind(c, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	getsockname(c, (struct sockaddr *)&sa, &len);
+	*cport = ntohs(sa.sin_port);
+	sa.sin_port = htons(f.listen_port);
+	CHECK_EQ(connect(c, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	for (int i = 0; i < 200 && srv < 0; i++) {
+		spin(&f, 1);
+		len = sizeof(peer);
+		srv = accept(f.upstream, (struct sockaddr *)&peer, &len);
+	}
+	CHECK(srv >= 0);
+	if (srv < 0) {
+		close(c);
+		fixture_down(&f);
+		return 0;
+	}
+	CHECK_EQ(peer.sin_addr.s_addr, htonl(INADDR_LOOPBACK));
+	/* and the connection carries data */
+	CHECK_EQ(send(c, "up", 2, 0), 2);
+	CHECK_EQ(drain(&f, srv, buf, 2, 50), 2);
+	close(srv);
+	close(c);
+	fixture_down(&f);
+	return ntohs(peer.sin_port);
+}
+
+static void test_tcp_transparent_target_sees_client_address_and_port(void)
+{
+	uint16_t cport;
+
+	if (sock_transparent_allowed(AF_INET)) {
+		fprintf(stderr, "  (skipped: IP_TRANSPARENT not allowed, needs CAP_NET_ADMIN)\n");
+		return;
+	}
+	CHECK_EQ(transparent_peer_port(1, &cport), cport);
+}
+
+/* A client on this host holds its port for itself: the client's address, another port. */
+static void test_tcp_transparent_takes_another_port_when_the_client_holds_its_own(void)
+{
+	uint16_t cport, seen;
+
+	if (sock_transparent_allowed(AF_INET)) {
+		fprintf(stderr, "  (skipped: IP_TRANSPARENT not allowed, needs CAP_NET_ADMIN)\n");
+		return;
+	}
+	seen = transparent_peer_port(0, &cport);
+	CHECK(seen != 0 && seen != cport);
+}
+
 /* Out of fds: pending clients are accepted and reset one by one, counted, and the loop
  * then sleeps instead of spinning on a listener it cannot serve. */
 static void test_tcp_emfile_sheds_connections_without_spinning(void)
@@ -340,5 +407,7 @@ int main(void)
 	RUN(test_tcp_max_conns_refuses_beyond_limit);
 	RUN(test_tcp_target_refused_counts_connect_failed);
 	RUN(test_tcp_emfile_sheds_connections_without_spinning);
+	RUN(test_tcp_transparent_target_sees_client_address_and_port);
+	RUN(test_tcp_transparent_takes_another_port_when_the_client_holds_its_own);
 	TEST_EXIT();
 }

@@ -179,6 +179,111 @@ static void test_udp_largest_datagram_passes_whole_and_oversize_is_counted(void)
 	fixture_down(&f);
 }
 
+/* IP_TRANSPARENT needs CAP_NET_ADMIN; without it the transparent tests have nothing to test. */
+static int transparent_allowed(void)
+{
+	if (sock_transparent_allowed(AF_INET) == 0)
+		return 1;
+	fprintf(stderr, "  (skipped: IP_TRANSPARENT not allowed, needs CAP_NET_ADMIN)\n");
+	return 0;
+}
+
+/* A client socket bound to 127.0.0.1 that lets another socket share its port (or not). */
+static int client_bound(int reuseaddr, uint16_t *port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+	int fd = client();
+
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuseaddr, sizeof(reuseaddr));
+	CHECK_EQ(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	getsockname(fd, (struct sockaddr *)&sa, &len);
+	*port = ntohs(sa.sin_port);
+	return fd;
+}
+
+/* --transparent: the target sees the client's address and port, and its reply (to that
+ * address) is taken by the session socket, not by the client, and relayed from the listener. */
+static void test_udp_transparent_target_sees_client_port_and_reply_goes_through_session(void)
+{
+	struct fixture f;
+	struct rule_opts ro;
+	struct sockaddr_in from;
+	char buf[64];
+	uint16_t cport, seen = 0;
+	int c;
+
+	if (!transparent_allowed())
+		return;
+	c = client_bound(1, &cport);
+	rule_opts_default(&ro);
+	ro.transparent = true;
+	fixture_up(&f, "127.0.0.1", &ro);
+	send_to(c, "127.0.0.1", f.listen_port, "ping", 4);
+	spin(&f, 3);
+	CHECK_EQ(target_echo(&f, &seen), 1);
+	CHECK_EQ(seen, cport);
+	spin(&f, 3);
+	CHECK_EQ(recv_reply(c, buf, sizeof(buf), &from), 4);
+	CHECK_EQ(ntohs(from.sin_port), f.listen_port);
+	CHECK_EQ(f.rule->stats[0].dgrams_down, 1);
+	close(c);
+	fixture_down(&f);
+}
+
+/* A client on this host holds its port for itself: the session takes the client's address
+ * with another port instead of failing. */
+static void test_udp_transparent_takes_another_port_when_the_client_holds_its_own(void)
+{
+	struct fixture f;
+	struct rule_opts ro;
+	uint16_t cport, seen = 0;
+	int c;
+
+	if (!transparent_allowed())
+		return;
+	c = client_bound(0, &cport);
+	rule_opts_default(&ro);
+	ro.transparent = true;
+	fixture_up(&f, "127.0.0.1", &ro);
+	send_to(c, "127.0.0.1", f.listen_port, "ping", 4);
+	spin(&f, 3);
+	CHECK_EQ(target_echo(&f, &seen), 1);
+	CHECK(seen != 0 && seen != cport);
+	CHECK_EQ(f.rule->stats[0].accepted, 1);
+	close(c);
+	fixture_down(&f);
+}
+
+/* --tproxy: a datagram sent to the listener's own port (not diverted) is answered from the
+ * address it was sent to, known from its original destination rather than IP_PKTINFO. */
+static void test_udp_tproxy_listener_answers_direct_datagrams_from_their_destination(void)
+{
+	struct fixture f;
+	struct rule_opts ro;
+	struct sockaddr_in from;
+	char buf[64], ip[INET_ADDRSTRLEN];
+	int c = client();
+
+	if (!transparent_allowed()) {
+		close(c);
+		return;
+	}
+	rule_opts_default(&ro);
+	ro.tproxy = true;
+	fixture_up(&f, "0.0.0.0", &ro);
+	send_to(c, "127.0.0.6", f.listen_port, "ping", 4);
+	spin(&f, 3);
+	CHECK_EQ(target_echo(&f, NULL), 1);
+	spin(&f, 3);
+	CHECK_EQ(recv_reply(c, buf, sizeof(buf), &from), 4);
+	inet_ntop(AF_INET, &from.sin_addr, ip, sizeof(ip));
+	CHECK_STR(ip, "127.0.0.6");
+	CHECK_EQ(ntohs(from.sin_port), f.listen_port);
+	close(c);
+	fixture_down(&f);
+}
+
 /* At --max-sessions the least recently active session goes, not the oldest created. */
 static void test_udp_max_sessions_evicts_least_recently_active(void)
 {
@@ -322,5 +427,8 @@ int main(void)
 	RUN(test_udp_idle_session_expires_by_timer);
 	RUN(test_udp_icmp_error_is_counted_and_session_survives);
 	RUN(test_udp_coalesced_receive_is_forwarded_as_separate_datagrams);
+	RUN(test_udp_transparent_target_sees_client_port_and_reply_goes_through_session);
+	RUN(test_udp_transparent_takes_another_port_when_the_client_holds_its_own);
+	RUN(test_udp_tproxy_listener_answers_direct_datagrams_from_their_destination);
 	TEST_EXIT();
 }
