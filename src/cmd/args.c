@@ -14,10 +14,12 @@
 #define ARGS_MAX_SECONDS_MS (86400u * 1000u)
 #define ARGS_MAX_WORKERS 256
 #define ARGS_MAX_BUF_BYTES (1u << 30)
+/* STATUS= to systemd: the seed's cadence (spec/systemd.md §3). */
+#define ARGS_STATUS_INTERVAL_MS 10000
 
 enum opt_id {
 	O_CONFIG, O_DAEMON, O_PIDFILE, O_USER, O_GROUP, O_WORKERS, O_LOG_LEVEL, O_LOG_FORMAT,
-	O_STATS, O_DRAIN, O_HELP, O_VERSION,
+	O_STATS, O_DRAIN, O_HELP, O_VERSION, O_SYSTEMD, O_STATUS_INTERVAL, O_NO_FDSTORE,
 	O_CONNECT_TIMEOUT, O_IDLE_TIMEOUT, O_MAX_CONNS, O_SNDBUF, O_RCVBUF, O_KA_IDLE, O_KA_INTVL,
 	O_KA_CNT, O_NO_KA, O_REUSEADDR, O_REUSEPORT, O_V6ONLY, O_BASE_ADDR, O_NO_SPLICE,
 	O_UDP_TIMEOUT, O_MAX_SESSIONS, O_HASH_SIZE, O_MAX_DATAGRAM,
@@ -50,6 +52,9 @@ static const struct opt_def ferry_opts[] = {
 	{ "drain-timeout", 0, true, true, O_DRAIN },
 	{ "help", 'h', false, true, O_HELP },
 	{ "version", 'V', false, true, O_VERSION },
+	{ "systemd", 0, false, true, O_SYSTEMD },
+	{ "status-interval", 0, true, true, O_STATUS_INTERVAL },
+	{ "no-fdstore", 0, false, true, O_NO_FDSTORE },
 	{ "connect-timeout", 0, true, false, O_CONNECT_TIMEOUT },
 	{ "idle-timeout", 0, true, false, O_IDLE_TIMEOUT },
 	{ "max-conns", 0, true, false, O_MAX_CONNS },
@@ -167,6 +172,7 @@ void global_opts_default(struct global_opts *g)
 {
 	memset(g, 0, sizeof(*g));
 	g->log_level = LOG_INFO;
+	g->status_interval_ms = ARGS_STATUS_INTERVAL_MS;
 }
 
 int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
@@ -434,6 +440,13 @@ static int opt_apply(const struct opt_def *d, const char *v, struct global_opts 
 	case O_USER: g->user = v; return 0;
 	case O_GROUP: g->group = v; return 0;
 	case O_HELP: g->help = true; return 0;
+	case O_SYSTEMD: g->systemd = true; return 0;
+	case O_NO_FDSTORE: g->no_fdstore = true; return 0;
+	case O_STATUS_INTERVAL:
+		if (parse_seconds_ms(v, ARGS_MAX_SECONDS_MS, &g->status_interval_ms) ||
+		    (g->status_interval_ms && g->status_interval_ms < 100))
+			return bad_value(err, errlen, d, v, "seconds (0 = off, at least 0.1)");
+		return 0;
 	case O_VERSION: g->version = true; return 0;
 	case O_WORKERS:
 		if (set_uint32(v, 1, ARGS_MAX_WORKERS, &g->workers))
@@ -550,7 +563,7 @@ int args_parse(enum args_dialect dia, int n, char *const words[], struct global_
 
 		if (only_pos || w[0] != '-' || w[1] == '\0') {
 			if (res->npos == ARGS_POS_MAX) {
-				snprintf(err, errlen, "unexpected argument \"%s\": a rule is LISTEN TARGET", w);
+				snprintf(err, errlen, "too many arguments at \"%s\" (at most %d)", w, ARGS_POS_MAX);
 				return -EINVAL;
 			}
 			res->pos[res->npos++] = w;
@@ -619,6 +632,11 @@ int args_parse(enum args_dialect dia, int n, char *const words[], struct global_
 				return rc;
 		}
 	}
+	/* --systemd may come after the targets: only now is it known how many are allowed */
+	if (res->npos > 2 && !(g && g->systemd)) {
+		snprintf(err, errlen, "unexpected argument \"%s\": a rule is LISTEN TARGET", res->pos[2]);
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -656,6 +674,8 @@ static void rule_canon(struct rule *r)
 
 static bool schemes_pair(enum ep_scheme l, enum ep_scheme t)
 {
+	if (l == EP_FD)
+		return t == EP_UDP || t == EP_TCP;
 	return l == t ? l != EP_KCP : (l == EP_TCP && t == EP_KCP) || (l == EP_KCP && t == EP_TCP);
 }
 
@@ -774,9 +794,14 @@ int rule_build(enum args_dialect dia, const char *listen, const char *target, co
 		if (!rc)
 			rc = endpoint_parse(target, &r->target, err, errlen);
 	}
+	if (!rc && r->target.scheme == EP_FD) {
+		snprintf(err, errlen, "fd:// in \"%s\" is an inherited listening socket, not a target: write it first "
+			 "(fd://NAME udp://HOST:PORT)", target);
+		rc = -EINVAL;
+	}
 	if (!rc && !schemes_pair(r->listen.scheme, r->target.scheme)) {
 		snprintf(err, errlen, "cannot forward %s:// to %s:// in \"%s %s\": use tcp:// to tcp://, udp:// to udp://, "
-			 "tcp:// to kcp:// or kcp:// to tcp://", endpoint_scheme_name(r->listen.scheme),
+			 "tcp:// to kcp:// or kcp:// to tcp:// (fd:// to udp:// or tcp://)", endpoint_scheme_name(r->listen.scheme),
 			 endpoint_scheme_name(r->target.scheme), listen, target);
 		rc = -EINVAL;
 	}
@@ -784,7 +809,7 @@ int rule_build(enum args_dialect dia, const char *listen, const char *target, co
 		snprintf(err, errlen, "%s is for tcp:// and udp:// rules only", ro->transparent ? "--transparent" : "--tproxy");
 		rc = -EINVAL;
 	}
-	if (!rc && r->listen.scheme == EP_UDP && (ro->base_addr || ro->no_splice)) {
+	if (!rc && rule_datagram(r) && (ro->base_addr || ro->no_splice)) {
 		snprintf(err, errlen, "%s is for tcp:// rules only", ro->base_addr ? "--base-addr" : "--no-splice");
 		rc = -EINVAL;
 	}
@@ -803,6 +828,7 @@ int rule_build(enum args_dialect dia, const char *listen, const char *target, co
 
 int rule_resolve(struct rule *r, char *err, size_t errlen)
 {
+	/* an fd:// listener has the inherited socket's address, set when it was attached */
 	int rc = endpoint_resolve(&r->listen, 1, err, errlen);
 
 	if (!rc)

@@ -13,7 +13,8 @@
 #include "relay/rule.h"
 
 #define ARGS_ERR_MAX 512
-#define ARGS_POS_MAX 2
+/* Positional words: LISTEN TARGET, or under --systemd one target per inherited socket. */
+#define ARGS_POS_MAX 1024
 
 struct global_opts {
 	const char *config_path;
@@ -26,6 +27,10 @@ struct global_opts {
 	uint32_t stats_interval_ms;	/* 0 = off */
 	uint32_t drain_ms;
 	bool help, version;
+	/* socket activation and sd_notify (spec/systemd.md) */
+	bool systemd;			/* positionals are targets, one per inherited socket */
+	uint32_t status_interval_ms;	/* STATUS= to the service manager; 0 = off */
+	bool no_fdstore;		/* do not hand own listeners to systemd's fd store */
 };
 
 enum args_dialect {
@@ -36,7 +41,10 @@ enum args_dialect {
 	ARGS_KCPTCP_SERVER,	/* kcptcp-server [options] LOCAL_UDP TARGET_TCP (portfwd) */
 };
 
-/* What one argv (or config line) said: options applied to g/ro, positionals collected. */
+/*
+ * What one argv (or config line) said: options applied to g/ro, positionals collected.
+ * At most two (LISTEN TARGET) unless --systemd is given (then: targets).
+ */
 struct args_result {
 	const char *pos[ARGS_POS_MAX];
 	int npos;

@@ -1,9 +1,11 @@
 /*
- * ferry's entry point: pick the dialect from argv[0], parse, bind every rule's listeners,
- * then (daemon, pidfile, privilege drop) start the workers and run the control loop:
- * signals (exit, reload, stats) and the periodic stats line. The only place that exits.
+ * ferry's entry point: pick the dialect from argv[0], parse, take the sockets systemd hands
+ * over, bind every other rule's listeners, then (daemon, pidfile, privilege drop) start the
+ * workers and run the control loop: signals (exit, reload, stats), the periodic stats line,
+ * and what the service manager is told (READY, STATUS, watchdog). The only place that exits.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <sched.h>
 #include <signal.h>
@@ -15,6 +17,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "cmd/activate.h"
 #include "cmd/args.h"
 #include "cmd/pk_args.h"
 #include "cmd/pk_main.h"
@@ -24,6 +27,7 @@
 #include "os/daemon.h"
 #include "os/pidfile.h"
 #include "os/syslog.h"
+#include "os/systemd.h"
 #include "relay/kcp.h"
 #include "relay/worker.h"
 
@@ -39,6 +43,8 @@ static const char usage_ferry[] =
 "       ferry [options] tcp://LISTEN_HOST:PORT kcp://SERVER:PORT --psk-file KEY   (KCP tunnel client)\n"
 "       ferry [options] kcp://LISTEN_HOST:PORT tcp://TARGET_HOST:PORT --psk-file KEY (KCP tunnel server)\n"
 "       ferry [options] -c FILE        (one rule per line: LISTEN TARGET [rule options])\n"
+"       ferry [options] --systemd TARGET...   (socket activation: one target per inherited socket)\n"
+"       ferry [options] fd://NAME udp://TARGET_HOST:PORT   (the inherited sockets named NAME)\n"
 "       tcpfwd [-d] [-p PIDFILE] [-b] [-r] [-R] [-6] LOCAL_ADDR:PORT DEST_ADDR:PORT\n"
 "       udpfwd LOCAL_ADDR:PORT DEST_ADDR:PORT [-t SECS] [-d] [-o] [-r] [-R] [-H SIZE] [-p PIDFILE]\n"
 "       kcptcp-client [-d] [-p PIDFILE] [-r] [-R] [-6] [-S BYTES] [-M MTU] [-K HEX] LOCAL_TCP REMOTE_UDP\n"
@@ -46,7 +52,8 @@ static const char usage_ferry[] =
 "       ferry --here UDP|ICMP:HOST:ID --there UDP|ICMP:HOST:ID [pkthere options]\n"
 "             (pkthere's single-client forwarder and ICMP tunnel; `ferry --help --here` lists its options)\n"
 "\n"
-"A fast L4 forwarder. IPv6 addresses go in brackets: tcp://[::]:80.\n"
+"A fast L4 forwarder. IPv6 addresses go in brackets: tcp://[::]:80. An inherited socket\n"
+"(systemd socket activation) is fd://NAME (its FileDescriptorName=) or fd://N.\n"
 "\n"
 "Global options:\n"
 "  -c, --config FILE        rules from FILE; SIGHUP reloads it\n"
@@ -59,6 +66,11 @@ static const char usage_ferry[] =
 "      --log-format FORMAT  text (default) or json, on stderr\n"
 "      --stats-interval S   print a JSON stats line on stdout every S seconds (SIGUSR1: now)\n"
 "      --drain-timeout S    on SIGTERM/SIGINT, let connections finish for S seconds (default 0)\n"
+"      --systemd            the arguments are targets, one per socket systemd hands over, in order:\n"
+"                           HOST:PORT, [V6]:PORT or HOST (= the socket's port); a datagram socket\n"
+"                           forwards UDP, a stream socket TCP\n"
+"      --status-interval S  under systemd: STATUS= with counters every S seconds (default 10, 0 = off)\n"
+"      --no-fdstore         under systemd: keep ferry's own listeners out of the fd store\n"
 "  -h, --help               this text\n"
 "  -V, --version            print the version\n"
 "\n"
@@ -108,6 +120,13 @@ static const char usage_ferry[] =
 
 struct ferry {
 	struct global_opts g;
+	const char **targets;	/* --systemd T1 ... Tn: one per inherited socket */
+	size_t ntargets;
+	struct systemd_socks socks;	/* inherited; open for the whole run, rules get dup()s */
+	bool fdstore;		/* own listeners go to systemd's fd store (kept across restarts) */
+	struct timer status;	/* STATUS= to systemd */
+	struct timer watchdog;	/* WATCHDOG=1, from this loop only: a stuck loop stops the pings */
+	uint64_t watchdog_ms;
 	struct rule_opts ro;	/* rule options given on the command line */
 	enum args_dialect dia;
 	struct rule **rules;
@@ -135,10 +154,29 @@ static unsigned cpu_count(void)
 static void die_usage(const char *msg)
 {
 	fprintf(stderr, "ferry: %s\n", msg);
+	systemd_notify_failure(EINVAL, msg);
 	exit(EXIT_USAGE);
 }
 
+/* A start-up failure after parsing: one line, and the reason for systemd (exit status 1). */
+static int start_failed(int err, const char *msg)
+{
+	fprintf(stderr, "ferry: %s\n", msg);
+	systemd_notify_failure(err, msg);
+	return EXIT_START;
+}
+
 /* ---- rules: resolve, bind per worker, hand to workers ---- */
+
+/*
+ * An inherited datagram socket is served by worker 0 alone: every datagram of a client must
+ * reach the one worker that holds its session, and workers sharing one socket would each get
+ * some of them. An inherited stream socket is shared (each connection stands alone).
+ */
+static unsigned rule_worker_count(const struct ferry *f, const struct rule *r)
+{
+	return r->listen.scheme == EP_FD && rule_datagram(r) ? 1 : f->nworkers;
+}
 
 static int rule_prepare(struct ferry *f, struct rule *r, char *err, size_t errlen)
 {
@@ -151,7 +189,7 @@ static int rule_prepare(struct ferry *f, struct rule *r, char *err, size_t errle
 	rc = kcp_rule_check(r, err, errlen);
 	if (rc)
 		return rc;
-	rc = rule_alloc_stats(r, f->nworkers);
+	rc = rule_alloc_stats(r, rule_worker_count(f, r));
 	if (rc) {
 		snprintf(err, errlen, "out of memory");
 		return rc;
@@ -210,9 +248,184 @@ static int rule_bind(struct ferry *f, struct rule *r, int *fds, char *err, size_
 	return 0;
 }
 
+/* ---- inherited sockets (socket activation) and the fd store ---- */
+
+/*
+ * fd:// rules: every worker serving the rule gets its own dup() of the inherited socket. The
+ * original stays open for the whole run, so a rule that is removed closes only its copies
+ * (systemd's socket keeps its port) and a reload can serve the socket again.
+ */
+static int rule_dup_inherited(const struct rule *r, int *fds, char *err, size_t errlen)
+{
+	int fd = r->listen.fd, accepting = 0;
+	socklen_t len = sizeof(accepting);
+
+	/* a bound stream socket that nobody put into listening state yet (systemd always does) */
+	if (r->listen.fd_type == SOCK_STREAM && getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) == 0 &&
+	    !accepting && listen(fd, RULE_BACKLOG)) {
+		int rc = -errno;
+
+		snprintf(err, errlen, "%s: listen on inherited fd %d: %s", r->desc, fd, strerror(-rc));
+		return rc;
+	}
+	for (unsigned w = 0; w < r->nworkers; w++) {
+		fds[w] = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+		if (fds[w] < 0) {
+			int rc = -errno;
+
+			snprintf(err, errlen, "%s: dup of inherited fd %d: %s", r->desc, fd, strerror(-rc));
+			while (w--)
+				close(fds[w]);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+/*
+ * A rule's own listeners kept by systemd across a restart come back as inherited fds named
+ * after the rule: take them instead of binding (the port never closes, queued datagrams and
+ * connections are not lost). Only a full set (one per worker) is taken.
+ */
+static bool rule_adopt_stored(struct ferry *f, struct rule *r, int *fds)
+{
+	char name[SYSTEMD_STORE_NAME_MAX];
+	unsigned n = 0;
+
+	if (r->listen.scheme == EP_FD)
+		return false;
+	systemd_store_name(r->canon, name, sizeof(name));
+	for (size_t k = 0; k < f->socks.n; k++)
+		n += f->socks.v[k].fd >= 0 && !strcmp(f->socks.v[k].name, name);
+	if (!n || n != r->nworkers)
+		return false;
+	n = 0;
+	for (size_t k = 0; k < f->socks.n; k++) {
+		if (f->socks.v[k].fd >= 0 && !strcmp(f->socks.v[k].name, name)) {
+			fds[n++] = f->socks.v[k].fd;
+			f->socks.v[k].fd = -1;	/* the workers own it now */
+		}
+	}
+	log_info("%s: %u listening socket%s kept by systemd across the restart (fd store %s)", r->desc, n,
+		 n == 1 ? "" : "s", name);
+	return true;
+}
+
+/* Hands the rule's own listeners to systemd's fd store (FileDescriptorStoreMax=). */
+static void rule_store(const struct ferry *f, const struct rule *r, const int *fds)
+{
+	char name[SYSTEMD_STORE_NAME_MAX];
+	int rc;
+
+	if (!f->fdstore || r->listen.scheme == EP_FD)
+		return;
+	systemd_store_name(r->canon, name, sizeof(name));
+	for (unsigned w = 0; w < r->nworkers; w++) {
+		rc = systemd_fdstore_add(fds[w], name);
+		if (rc) {
+			log_warn("%s: fd store: %s", r->desc, strerror(-rc));
+			return;
+		}
+	}
+	log_debug("%s: listeners in the fd store as %s", r->desc, name);
+}
+
+static void rule_unstore(const struct ferry *f, const struct rule *r)
+{
+	char name[SYSTEMD_STORE_NAME_MAX];
+
+	if (!f->fdstore || r->listen.scheme == EP_FD)
+		return;
+	systemd_store_name(r->canon, name, sizeof(name));
+	systemd_fdstore_remove(name);
+}
+
+/*
+ * Fd store entries that no rule takes whole (the rule changed or went away, or the number of
+ * workers did): closed and removed from the store, so that their ports can be bound again.
+ * Returns whether any went (the store lets go asynchronously: binds then retry briefly).
+ */
+static bool stored_drop_unused(struct ferry *f)
+{
+	bool dropped = false;
+
+	for (size_t k = 0; k < f->socks.n; k++) {
+		struct systemd_sock *sk = &f->socks.v[k];
+		const struct rule *owner = NULL;
+		char name[SYSTEMD_STORE_NAME_MAX];
+		unsigned n = 0;
+
+		if (sk->fd < 0 || !systemd_is_store_name(sk->name))
+			continue;
+		for (size_t i = 0; i < f->nrules && !owner; i++) {
+			systemd_store_name(f->rules[i]->canon, name, sizeof(name));
+			if (!strcmp(name, sk->name))
+				owner = f->rules[i];
+		}
+		for (size_t j = 0; j < f->socks.n; j++)
+			n += f->socks.v[j].fd >= 0 && !strcmp(f->socks.v[j].name, sk->name);
+		if (owner && n == owner->nworkers)
+			continue;
+		log_info("fd store: %s (fd %d) is no rule's listener now: released", sk->name, sk->fd);
+		if (systemd_notify_wanted())
+			systemd_fdstore_remove(sk->name);
+		systemd_sock_drop(&f->socks, k);
+		dropped = true;
+	}
+	return dropped;
+}
+
+/*
+ * Attaches the fd:// rules of a rule set to the inherited sockets; at start-up also warns
+ * about sockets no rule takes (kept open: closing one would silently drop its port).
+ */
+static int rules_attach(struct ferry *f, struct rule ***rules, size_t *n, bool startup, char *err, size_t errlen)
+{
+	unsigned *used = calloc(f->socks.n ? f->socks.n : 1, sizeof(*used));
+	char d[EP_TEXT_MAX + SYSTEMD_FDNAME_MAX];
+	int rc;
+
+	if (!used) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	rc = activate_attach(&f->socks, used, rules, n, err, errlen);
+	for (size_t k = 0; !rc && startup && k < f->socks.n; k++) {
+		const struct systemd_sock *sk = &f->socks.v[k];
+
+		if (used[k] || sk->fd < 0 || systemd_is_store_name(sk->name))
+			continue;
+		activate_sock_describe(sk, d, sizeof(d));
+		log_warn("inherited %s: no rule uses it; kept open, its traffic is not forwarded", d);
+	}
+	free(used);
+	return rc;
+}
+
+/* The rule's listeners, one per worker serving it: inherited, kept by the fd store, or bound. */
+static int rule_open(struct ferry *f, struct rule *r, int *fds, int bind_tries, char *err, size_t errlen)
+{
+	int rc;
+
+	if (r->listen.scheme == EP_FD)
+		return rule_dup_inherited(r, fds, err, errlen);
+	if (rule_adopt_stored(f, r, fds))
+		return 0;
+	/* a port just given up (an old rule's listener, a store entry) may take a moment to free */
+	for (int tries = 0;; tries++) {
+		rc = rule_bind(f, r, fds, err, errlen);
+		if (rc != -EADDRINUSE || tries >= bind_tries)
+			break;
+		usleep(RELOAD_BIND_WAIT_US);
+	}
+	if (!rc)
+		rule_store(f, r, fds);
+	return rc;
+}
+
 static void rule_dispatch(struct ferry *f, struct rule *r, int *fds)
 {
-	for (unsigned w = 0; w < f->nworkers; w++) {
+	for (unsigned w = 0; w < r->nworkers; w++) {
 		struct worker_cmd *c = calloc(1, sizeof(*c));
 
 		if (!c) {
@@ -241,8 +454,9 @@ static void rule_retire(struct ferry *f, struct rule *r)
 		rule_ref(r);
 		worker_send(&f->workers[w], c);
 	}
-	log_info("%s: removed; %s", r->desc,
-		 r->listen.scheme != EP_TCP ? "its sessions are closed" : "open connections drain");
+	rule_unstore(f, r);
+	log_info("%s: removed; %s", r->desc, rule_datagram(r) || r->listen.scheme == EP_KCP ?
+		 "its sessions are closed" : "open connections drain");
 }
 
 /* ---- stats ---- */
@@ -257,7 +471,7 @@ static void stats_rule(FILE *out, const struct rule *r)
 	endpoint_format(&r->listen, l, sizeof(l));
 	endpoint_format(&r->target, t, sizeof(t));
 	fprintf(out, "{\"rule\":%u,\"listen\":\"%s\",\"target\":\"%s\",", r->id, l, t);
-	if (r->listen.scheme == EP_UDP)
+	if (rule_datagram(r))
 		fprintf(out, "\"sessions\":%llu,\"active\":%llu,\"expired\":%llu,\"evicted\":%llu,"
 			"\"dgrams_up\":%llu,\"dgrams_down\":%llu,", (unsigned long long)s.accepted,
 			(unsigned long long)(s.accepted - s.closed), (unsigned long long)s.sess_expired,
@@ -312,6 +526,69 @@ static void on_stats_timer(struct timer *t)
 	timer_arm(f->loop, t, f->g.stats_interval_ms);
 }
 
+/* ---- the service manager: STATUS and watchdog (spec/systemd.md §3) ---- */
+
+/* "fwd 12345 dgrams, 2 sessions, 0 errors": counters since start, summed over the rules
+ * (sessions = UDP sessions and TCP connections open now; errors = every drop counter). */
+static void status_text(const struct ferry *f, char *buf, size_t len)
+{
+	unsigned long long dgrams = 0, active = 0, errors = 0;
+
+	for (size_t i = 0; i < f->nrules; i++) {
+		struct rule_stats s;
+
+		rule_stats_sum(f->rules[i], &s);
+		dgrams += s.dgrams_up + s.dgrams_down;
+		active += s.accepted - s.closed;
+		for (int d = 0; d < DROP__COUNT; d++)
+			errors += s.drops[d];
+	}
+	snprintf(buf, len, "fwd %llu dgrams, %llu sessions, %llu errors", dgrams, active, errors);
+}
+
+static void notify_ready(const struct ferry *f)
+{
+	char st[128];
+
+	status_text(f, st, sizeof(st));
+	systemd_notify_ready(st);
+}
+
+static void on_status_timer(struct timer *t)
+{
+	struct ferry *f = container_of(t, struct ferry, status);
+	char st[128];
+
+	status_text(f, st, sizeof(st));
+	systemd_notify_status(st);
+	timer_arm(f->loop, t, f->g.status_interval_ms);
+}
+
+static void on_watchdog_timer(struct timer *t)
+{
+	struct ferry *f = container_of(t, struct ferry, watchdog);
+
+	systemd_notify_watchdog();
+	timer_arm(f->loop, t, f->watchdog_ms);
+}
+
+/* Watchdog pings at half of WatchdogSec=, STATUS= every --status-interval, under systemd only. */
+static void notify_timers_start(struct ferry *f)
+{
+	uint64_t usec = systemd_watchdog_usec();
+
+	timer_init(&f->status, on_status_timer);
+	timer_init(&f->watchdog, on_watchdog_timer);
+	if (usec) {
+		f->watchdog_ms = MAX(usec / 2000, 1);
+		timer_arm(f->loop, &f->watchdog, f->watchdog_ms);
+		log_info("systemd watchdog: %llu ms, pinging every %llu ms", (unsigned long long)(usec / 1000),
+			 (unsigned long long)f->watchdog_ms);
+	}
+	if (systemd_notify_wanted() && f->g.status_interval_ms)
+		timer_arm(f->loop, &f->status, f->g.status_interval_ms);
+}
+
 /* ---- reload ---- */
 
 static struct rule *rules_find(struct rule **rules, size_t n, const char *canon)
@@ -335,6 +612,11 @@ static void reload(struct ferry *f)
 		return;
 	}
 	rc = config_load(f->g.config_path, &f->ro, &next, &nnext, err, sizeof(err));
+	if (!rc) {
+		rc = rules_attach(f, &next, &nnext, false, err, sizeof(err));
+		if (rc)
+			rules_free(next, nnext);
+	}
 	if (rc) {
 		log_error("reload failed, keeping the running rules: %s", err);
 		return;
@@ -366,13 +648,8 @@ static void reload(struct ferry *f)
 		fds[i] = calloc(f->nworkers, sizeof(int));
 		rc = fds[i] ? rule_prepare(f, r, err, sizeof(err)) : -ENOMEM;
 		/* the old listener may still be open in a worker for a moment: retry briefly */
-		for (int tries = 0; rc == 0; tries++) {
-			rc = rule_bind(f, r, fds[i], err, sizeof(err));
-			if (rc != -EADDRINUSE || tries == RELOAD_BIND_TRIES)
-				break;
-			rc = 0;
-			usleep(RELOAD_BIND_WAIT_US);
-		}
+		if (!rc)
+			rc = rule_open(f, r, fds[i], RELOAD_BIND_TRIES, err, sizeof(err));
 		if (rc) {
 			log_error("reload: %s", err);
 			free(fds[i]);
@@ -444,10 +721,13 @@ static void on_signal(struct io *io, uint32_t events)
 	while (read(io->fd, &si, sizeof(si)) == sizeof(si)) {
 		switch (si.ssi_signo) {
 		case SIGHUP:
-			if (f->stopping)
+			if (f->stopping) {
 				log_info("SIGHUP while shutting down: ignored");
-			else
-				reload(f);
+				break;
+			}
+			systemd_notify_reloading();
+			reload(f);
+			notify_ready(f);
 			break;
 		case SIGUSR1:
 			stats_print(f);
@@ -459,6 +739,7 @@ static void on_signal(struct io *io, uint32_t events)
 				break;
 			}
 			log_info("signal %d: shutting down", (int)si.ssi_signo);
+			systemd_notify_stopping();
 			loop_stop(f->loop);
 			return;
 		}
@@ -526,11 +807,26 @@ static void parse_or_die(struct ferry *f, int argc, char **argv)
 	}
 	make_absolute(&f->g.config_path);
 	make_absolute(&f->g.pidfile);
+	if (f->g.systemd && f->dia != ARGS_FERRY)
+		die_usage("--systemd is for ferry's own command line (ferry --systemd TARGET...)");
 	if (f->g.config_path) {
 		if (res.npos)
-			die_usage("give either a rule (LISTEN TARGET) or -c FILE, not both");
+			die_usage(f->g.systemd ? "give either --systemd TARGET... or -c FILE, not both" :
+				  "give either a rule (LISTEN TARGET) or -c FILE, not both");
 		if (config_load(f->g.config_path, &f->ro, &f->rules, &f->nrules, err, sizeof(err)))
 			die_usage(err);
+		return;
+	}
+	if (f->g.systemd) {
+		/* the rules come with the inherited sockets (main) */
+		if (res.npos == 0)
+			die_usage("--systemd: missing targets: ferry --systemd HOST:PORT... (one per inherited socket, "
+				  "in order), or -c FILE with fd:// rules");
+		f->targets = malloc((size_t)res.npos * sizeof(*f->targets));
+		if (!f->targets)
+			die_usage("out of memory");
+		memcpy(f->targets, res.pos, (size_t)res.npos * sizeof(*f->targets));
+		f->ntargets = (size_t)res.npos;
 		return;
 	}
 	if (res.npos == 0)
@@ -551,7 +847,7 @@ int main(int argc, char **argv)
 {
 	struct ferry f = { 0 };
 	char err[ARGS_ERR_MAX];
-	int **fds;
+	int **fds, bind_tries;
 	sigset_t sigs;
 	int rc;
 
@@ -560,6 +856,20 @@ int main(int argc, char **argv)
 	parse_or_die(&f, argc, argv);
 	log_setup(f.g.log_level, f.g.log_json);
 	f.nworkers = f.g.workers ? f.g.workers : cpu_count();
+
+	/* sockets from systemd (socket units, fd store): a rule naming a missing one, a count
+	 * mismatch or a socket of the wrong kind is a usage error (exit 2) */
+	rc = systemd_socks_take(&f.socks);
+	if (rc) {
+		snprintf(err, sizeof(err), "inherited sockets (LISTEN_FDS): %s", strerror(-rc));
+		return start_failed(rc, err);
+	}
+	if (f.ntargets && activate_positional(&f.socks, f.targets, f.ntargets, &f.ro, &f.rules, &f.nrules, err,
+					      sizeof(err)))
+		die_usage(err);
+	if (rules_attach(&f, &f.rules, &f.nrules, true, err, sizeof(err)))
+		die_usage(err);
+	f.fdstore = !f.g.no_fdstore && systemd_fdstore_wanted();
 
 	/* resolve everything first: a bad name is a usage error (exit 2) */
 	for (size_t i = 0; i < f.nrules; i++)
@@ -575,18 +885,18 @@ int main(int argc, char **argv)
 			return EXIT_START;
 		}
 	}
+	bind_tries = stored_drop_unused(&f) ? RELOAD_BIND_TRIES : 0;
 	fds = calloc(f.nrules, sizeof(*fds));
 	for (size_t i = 0; fds && i < f.nrules; i++) {
 		fds[i] = calloc(f.nworkers, sizeof(int));
-		if (!fds[i] || rule_bind(&f, f.rules[i], fds[i], err, sizeof(err))) {
-			fprintf(stderr, "ferry: %s\n", fds[i] ? err : "out of memory");
-			return EXIT_START;
-		}
+		if (!fds[i])
+			return start_failed(ENOMEM, "out of memory");
+		rc = rule_open(&f, f.rules[i], fds[i], bind_tries, err, sizeof(err));
+		if (rc)
+			return start_failed(rc, err);
 	}
-	if (!fds) {
-		fprintf(stderr, "ferry: out of memory\n");
-		return EXIT_START;
-	}
+	if (!fds)
+		return start_failed(ENOMEM, "out of memory");
 	if (f.g.daemonize && (rc = daemon_start())) {
 		fprintf(stderr, "ferry: daemonize: %s\n", strerror(-rc));
 		return EXIT_START;
@@ -634,6 +944,8 @@ int main(int argc, char **argv)
 		timer_arm(f.loop, &f.stats, f.g.stats_interval_ms);
 	log_info("ferry %s: %zu rule%s, %u worker%s", FERRY_VERSION, f.nrules, f.nrules == 1 ? "" : "s",
 		 f.nworkers, f.nworkers == 1 ? "" : "s");
+	notify_timers_start(&f);
+	notify_ready(&f);
 	daemon_ready(0);
 	if (f.g.daemonize)
 		syslog_start();
@@ -644,6 +956,8 @@ int main(int argc, char **argv)
 	shutdown_workers(&f);
 	free(f.workers);
 	rules_free(f.rules, f.nrules);
+	systemd_socks_free(&f.socks);
+	free(f.targets);
 	close(f.sig.fd);
 	loop_free(f.loop);
 	if (f.g.pidfile && (rc = pidfile_remove(f.g.pidfile)))

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,9 +17,10 @@ static const struct {
 	{ "tcp", EP_TCP },
 	{ "udp", EP_UDP },
 	{ "kcp", EP_KCP },
+	{ "fd", EP_FD },
 };
 
-#define SCHEMES_ACCEPTED "tcp://, udp:// or kcp://"
+#define SCHEMES_ACCEPTED "tcp://, udp://, kcp:// or fd://NAME"
 
 const char *endpoint_scheme_name(enum ep_scheme s)
 {
@@ -134,10 +136,57 @@ static int parse_hostport(const char *word, const char *hp, struct endpoint *ep,
 	return 0;
 }
 
-int endpoint_parse_bare(const char *text, enum ep_scheme scheme, struct endpoint *ep, char *err, size_t errlen)
+/* An fd name is what systemd accepts as FileDescriptorName= (printable ASCII, no ':'). */
+static int fd_name_char_ok(char c)
+{
+	return c > ' ' && c < 127 && c != ':';
+}
+
+/* "fd://NAME" or "fd://N" (N >= 3: 0-2 are stdio, never an inherited socket). */
+static int parse_fd(const char *word, const char *sel, struct endpoint *ep, char *err, size_t errlen)
+{
+	size_t len = strlen(sel);
+	bool digits = len > 0;
+
+	if (len == 0) {
+		snprintf(err, errlen, "bad endpoint \"%s\": expected fd://NAME (a FileDescriptorName) or fd://NUMBER",
+			 word);
+		return -EINVAL;
+	}
+	if (len >= sizeof(ep->host))
+		return host_too_long(word, err, errlen);
+	for (size_t i = 0; i < len; i++) {
+		if (!fd_name_char_ok(sel[i])) {
+			snprintf(err, errlen, "bad endpoint \"%s\": an fd name is printable ASCII without ':' or spaces",
+				 word);
+			return -EINVAL;
+		}
+		if (sel[i] < '0' || sel[i] > '9')
+			digits = false;
+	}
+	if (digits) {
+		if (len > 7 || atoi(sel) < 3) {
+			snprintf(err, errlen, "bad endpoint \"%s\": inherited sockets are numbered from 3 (fd://3, fd://4, ...)",
+				 word);
+			return -EINVAL;
+		}
+		ep->fd_num = atoi(sel);
+	}
+	memcpy(ep->host, sel, len + 1);
+	return 0;
+}
+
+static void endpoint_init(struct endpoint *ep, enum ep_scheme scheme)
 {
 	memset(ep, 0, sizeof(*ep));
 	ep->scheme = scheme;
+	ep->fd_num = -1;
+	ep->fd = -1;
+}
+
+int endpoint_parse_bare(const char *text, enum ep_scheme scheme, struct endpoint *ep, char *err, size_t errlen)
+{
+	endpoint_init(ep, scheme);
 	return parse_hostport(text, text, ep, err, errlen);
 }
 
@@ -146,7 +195,7 @@ int endpoint_parse(const char *text, struct endpoint *ep, char *err, size_t errl
 	const char *sep = strstr(text, "://");
 	size_t slen;
 
-	memset(ep, 0, sizeof(*ep));
+	endpoint_init(ep, 0);
 	if (!sep) {
 		snprintf(err, errlen, "bad endpoint \"%s\": expected scheme://host:port (%s)", text,
 			 SCHEMES_ACCEPTED);
@@ -156,6 +205,8 @@ int endpoint_parse(const char *text, struct endpoint *ep, char *err, size_t errl
 	for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
 		if (strlen(schemes[i].name) == slen && !strncmp(text, schemes[i].name, slen)) {
 			ep->scheme = schemes[i].scheme;
+			if (ep->scheme == EP_FD)
+				return parse_fd(text, sep + 3, ep, err, errlen);
 			return parse_hostport(text, sep + 3, ep, err, errlen);
 		}
 	}
@@ -173,6 +224,8 @@ int endpoint_resolve(struct endpoint *ep, int passive, char *err, size_t errlen)
 	const char *host = ep->host;
 	int rc;
 
+	if (ep->scheme == EP_FD)
+		return 0;
 	if (passive)
 		hints.ai_flags |= AI_PASSIVE;
 	if (!strcmp(host, "*"))
@@ -202,6 +255,10 @@ void endpoint_format(const struct endpoint *ep, char *buf, size_t len)
 {
 	const char *fmt = strchr(ep->host, ':') ? "%s://[%s]:%u" : "%s://%s:%u";
 
+	if (ep->scheme == EP_FD) {
+		snprintf(buf, len, "fd://%s", ep->host);
+		return;
+	}
 	snprintf(buf, len, fmt, endpoint_scheme_name(ep->scheme), ep->host, ep->port);
 }
 

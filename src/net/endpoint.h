@@ -19,6 +19,7 @@ enum ep_scheme {
 	EP_TCP = 1,
 	EP_UDP,
 	EP_KCP,		/* TCP streams over KCP over UDP (spec/kcp.md) */
+	EP_FD,		/* listen only: an inherited socket, fd://NAME or fd://N (spec/systemd.md §2) */
 };
 
 struct endpoint {
@@ -27,18 +28,28 @@ struct endpoint {
 	uint16_t port;
 	unsigned naddrs;
 	struct sockaddr_storage addrs[EP_ADDRS_MAX];
+	/*
+	 * fd:// only. host holds the selector as written (a FileDescriptorName, or the number);
+	 * fd_num is that number for fd://N, else -1. Once attached to an inherited socket,
+	 * fd is that socket (-1 before), fd_type its SOCK_DGRAM/SOCK_STREAM, addrs[0] and port
+	 * its local address.
+	 */
+	int fd_num;
+	int fd;
+	int fd_type;
 };
 
 /*
- * Parses "tcp://host:port" (IPv6 literal in brackets). On error returns -EINVAL and
+ * Parses "tcp://host:port" (IPv6 literal in brackets), or "fd://NAME" / "fd://N". On error returns -EINVAL and
  * writes one line into err naming the bad word and what is accepted.
  */
 int endpoint_parse(const char *text, struct endpoint *ep, char *err, size_t errlen);
 /* Parses "host:port" with the scheme given (portfwd's argument style). */
 int endpoint_parse_bare(const char *text, enum ep_scheme scheme, struct endpoint *ep, char *err, size_t errlen);
-/* Resolves ep->host into ep->addrs; passive = for bind (wildcard allowed). */
+/* Resolves ep->host into ep->addrs; passive = for bind (wildcard allowed). An fd://
+ * endpoint has nothing to resolve: its address comes from the inherited socket. */
 int endpoint_resolve(struct endpoint *ep, int passive, char *err, size_t errlen);
-/* "tcp://host:port" as the user wrote it (canonical brackets). */
+/* "tcp://host:port" as the user wrote it (canonical brackets); "fd://NAME". */
 void endpoint_format(const struct endpoint *ep, char *buf, size_t len);
 /* "1.2.3.4:80" or "[::1]:80". */
 void sockaddr_format(const struct sockaddr *sa, char *buf, size_t len);

@@ -121,6 +121,13 @@ struct rule {
 
 extern const char *const rule_drop_names[DROP__COUNT];
 
+/* Whether the rule's listener carries datagrams (udp://, or fd:// with a udp:// target:
+ * an inherited datagram socket) rather than TCP connections. */
+static inline bool rule_datagram(const struct rule *r)
+{
+	return r->listen.scheme == EP_UDP || (r->listen.scheme == EP_FD && r->target.scheme == EP_UDP);
+}
+
 void rule_opts_default(struct rule_opts *o);
 int rule_alloc_stats(struct rule *r, unsigned nworkers);
 void rule_ref(struct rule *r);

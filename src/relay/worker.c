@@ -50,7 +50,7 @@ static void worker_run_cmd(struct worker *w, struct worker_cmd *c)
 
 	switch (c->type) {
 	case WCMD_ADD_LISTENER:
-		if (c->rule->listen.scheme == EP_UDP)
+		if (rule_datagram(c->rule))
 			err = udp_listener_start(w, c->rule, c->fd);
 		else if (c->rule->listen.scheme == EP_KCP)
 			err = kcp_listener_start(w, c->rule, c->fd);
