@@ -15,7 +15,7 @@ WARN      := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-protot
 CFLAGS    ?= -O2 -g
 CPPFLAGS  += -D_GNU_SOURCE -DFERRY_VERSION=\"$(VERSION)\" -Isrc
 ALLCFLAGS := -std=c11 $(WARN) $(CFLAGS) -MMD -MP
-LDLIBS    += -lsodium -lcrypto -lsnappy -lpthread -lm
+LDLIBS    += -lsodium -lcrypto -lsnappy -lsystemd -lpthread -lm
 
 # every module except the program's entry point; tests link against these
 LIB_SRC   := $(filter-out src/cmd/main.c,$(wildcard src/*/*.c))
@@ -29,9 +29,12 @@ FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
 TOOL_SRC  := $(wildcard tests/tools/*.c)
 TOOL_BIN  := $(TOOL_SRC:tests/tools/%.c=$(B)/tools/%)
 ALIASES   := tcpfwd udpfwd kcptcp-client kcptcp-server
+# example socket + service units (socket activation), ExecStart= pointed at $(PREFIX)/bin/ferry
+SYSTEMD_UNITS := $(wildcard contrib/systemd/*.socket contrib/systemd/*.service)
+SYSTEMD_DIR   ?= $(PREFIX)/lib/systemd/system
 SANFLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all run check unit unit-san net fuzz bench bench-pkthere install uninstall clean deps deps-test
+.PHONY: all run check unit unit-san net fuzz bench bench-pkthere bench-kcp install uninstall clean deps deps-test
 all: deps $(B)/ferry $(ALIASES:%=$(B)/%)
 
 $(B)/ferry: $(B)/obj/cmd/main.o $(LIB_OBJ)
@@ -85,10 +88,15 @@ fuzz: deps-fuzz $(FUZZ_BIN)
 bench: all $(TOOL_BIN) deps-bench
 	bench/run.sh
 	bench/pkthere.sh
+	bench/kcp.sh
 
-# the single-client mode and the ICMP tunnel alone (also the last part of make bench)
+# the single-client mode and the ICMP tunnel alone (also part of make bench)
 bench-pkthere: all deps-bench
 	bench/pkthere.sh
+
+# TCP over KCP: plain TCP, ferry (secure, plain) and kcptun through the same impaired router
+bench-kcp: all $(B)/tools/impair deps-bench
+	bench/kcp.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
@@ -96,17 +104,23 @@ install: all
 	for a in $(ALIASES); do ln -sf ferry $(DESTDIR)$(PREFIX)/bin/$$a; done
 	install -m 0644 docs/ferry.1 $(DESTDIR)$(PREFIX)/share/man/man1/ferry.1
 	for a in $(ALIASES); do ln -sf ferry.1 $(DESTDIR)$(PREFIX)/share/man/man1/$$a.1; done
+	install -d $(DESTDIR)$(SYSTEMD_DIR)
+	for u in $(SYSTEMD_UNITS); do \
+		sed 's|/usr/bin/ferry|$(PREFIX)/bin/ferry|g' $$u >$(DESTDIR)$(SYSTEMD_DIR)/$$(basename $$u) && \
+		chmod 0644 $(DESTDIR)$(SYSTEMD_DIR)/$$(basename $$u) || exit 1; \
+	done
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/ferry $(ALIASES:%=$(DESTDIR)$(PREFIX)/bin/%) $(DESTDIR)$(PREFIX)/share/man/man1/ferry.1 \
-		$(ALIASES:%=$(DESTDIR)$(PREFIX)/share/man/man1/%.1)
+		$(ALIASES:%=$(DESTDIR)$(PREFIX)/share/man/man1/%.1) \
+		$(SYSTEMD_UNITS:contrib/systemd/%=$(DESTDIR)$(SYSTEMD_DIR)/%)
 
 clean:
 	rm -rf $(B)
 
 # Build and test dependencies come from Debian; when run as root, missing ones are installed.
-BUILD_PKGS := gcc make pkg-config libsodium-dev libssl-dev libsnappy-dev
-TEST_PKGS  := iproute2 nftables python3 procps psmisc kcptun python3-cryptography
+BUILD_PKGS := gcc make pkg-config libsodium-dev libssl-dev libsnappy-dev libsystemd-dev
+TEST_PKGS  := iproute2 nftables python3 procps psmisc kcptun python3-cryptography systemd
 FUZZ_PKGS  := clang libclang-rt-14-dev
 BENCH_PKGS := iperf3 sockperf
 define need_pkgs
