@@ -1058,6 +1058,10 @@ static void sess_sec_event(void *ctx, const struct secure_event *ev)
 		log_info("secure: epoch switch %u->%u", ev->epoch, ev->epoch_to);
 		break;
 	case SECURE_EV_CLOSED:
+		/* what KCP already holds in order was sent before the CLOSE: streams whose FIN is
+		 * in there end cleanly instead of being reset */
+		if (ev->by_peer)
+			sess_pump_down(s);
 		if (ev->reason == SECURE_CLOSE_REKEY_FAILED && !ev->by_peer)
 			log_warn("secure: rekey did not complete in 60 s, closing conv=%08x", s->conv);
 		sess_close(s, ev->by_peer ? "closed by the peer" : NULL);
