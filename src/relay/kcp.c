@@ -125,6 +125,7 @@ struct ksess {
 	bool saw_refused, saw_foreign;	/* client diagnostics for a failed handshake */
 	struct list streams;
 	uint32_t nstreams;
+	uint64_t buffered;		/* down bytes held in stream buffers (≤ --smuxbuf) */
 	uint32_t next_sid;
 	uint8_t *ctl;			/* control frames waiting for KCP room */
 	size_t ctl_len, ctl_cap;
@@ -423,6 +424,8 @@ static void stream_free(struct kstream *st)
 	}
 	list_del(&st->link);
 	s->nstreams--;
+	s->buffered -= st->buf_len;
+	st->buf_len = 0;
 	free(st->buf);
 	st->buf = NULL;
 	st->dead = true;
@@ -496,6 +499,7 @@ static bool stream_flush(struct kstream *st)
 		}
 		st->buf_off += (uint32_t)w;
 		st->buf_len -= (uint32_t)w;
+		st->s->buffered -= (uint64_t)w;
 		st->last_active_ms = now_ms(c);
 		count_to_tcp(c, (uint64_t)w);
 		if (smux_flow_on_read(&st->flow, (uint32_t)w))
@@ -741,7 +745,8 @@ static size_t on_data(void *ctx, uint32_t sid, const uint8_t *p, size_t n)
 		}
 	}
 	if (took < n) {
-		uint32_t cap = s->c->rule->o.kcp.streambuf;
+		const struct kcp_opts *k = &s->c->rule->o.kcp;
+		uint32_t cap = k->streambuf;
 		size_t space, want = n - took;
 
 		if (st->buf_off && st->buf_len) {
@@ -751,6 +756,7 @@ static size_t on_data(void *ctx, uint32_t sid, const uint8_t *p, size_t n)
 			st->buf_off = 0;
 		}
 		space = cap > st->buf_len ? cap - st->buf_len : 0;
+		space = MIN(space, k->smuxbuf > s->buffered ? k->smuxbuf - s->buffered : 0);
 		want = MIN(want, space);
 		if (st->buf_len + want > st->buf_cap) {
 			uint32_t ncap = st->buf_cap ? st->buf_cap : 16384;
@@ -767,6 +773,7 @@ static size_t on_data(void *ctx, uint32_t sid, const uint8_t *p, size_t n)
 		}
 		memcpy(st->buf + st->buf_len, p + took, want);
 		st->buf_len += (uint32_t)want;
+		s->buffered += want;
 		took += want;
 	}
 	if (took < n)

@@ -42,6 +42,7 @@ struct kcp_opts {
 	uint32_t sockbuf;
 	uint32_t keepalive_s;		/* smux NOP interval */
 	uint32_t streambuf;		/* per-stream receive window (v2) and buffer cap */
+	uint32_t smuxbuf;		/* all streams of a session together (bounds memory per peer) */
 	uint32_t max_streams;		/* per session */
 	/* kcptun profile */
 	char crypt[16];
