@@ -28,7 +28,9 @@ static void check_round_trip(const struct endpoint *ep)
 	char text[EP_TEXT_MAX], err[EP_ERR_MAX];
 	int rc;
 
-	if (!ep->host[0] || ep->port == 0 || !strcmp(endpoint_scheme_name(ep->scheme), "?"))
+	/* fd://NAME names an inherited socket: no port */
+	if (!ep->host[0] || (ep->port == 0) != (ep->scheme == EP_FD) ||
+	    !strcmp(endpoint_scheme_name(ep->scheme), "?"))
 		abort();
 	endpoint_format(ep, text, sizeof(text));
 	if (strlen(text) >= sizeof(text) - 1) {
