@@ -367,6 +367,27 @@ server_drains_streams_on_sigterm() {
 	[ "$rc" = 0 ] || fail "server exit status $rc after the drain"
 }
 
+# one server, several client ferries (one session each); --max-sessions refuses the one too many
+many_clients_per_server_and_max_sessions() {
+	local p pids=() out
+	psk_file "$T/psk"
+	ferry_up -u "$NS_F" 7160 --workers 1 --psk-file "$T/psk" --max-sessions 2 "kcp://$F4C:7160" "tcp://$S4:$ECHO"
+	SRV_PID=$FERRY_PID SRV_OUT=$FERRY_OUT
+	for p in 7161 7162 7163; do
+		ferry_up "$NS_C" "$p" --workers 1 --psk-file "$T/psk" "tcp://127.0.0.1:$p" "kcp://$F4C:7160"
+	done
+	for p in 7161 7162; do
+		tool "$NS_C" send-hash 127.0.0.1 "$p" --bytes $((4 * MIB)) --timeout 60 >"$T/many-$p.out" 2>&1 &
+		pids+=($!)
+	done
+	for p in 0 1; do
+		wait "${pids[$p]}" || fail "client $p: $(cat "$T/many-$((7161 + p)).out")"
+	done
+	tool "$NS_C" connect 127.0.0.1 7163 --timeout 2 >/dev/null 2>&1 &
+	FERRY_OUT=$SRV_OUT FERRY_PID=$SRV_PID wait_stat rules.0.drops.no_session -ge 1
+	FERRY_OUT=$SRV_OUT FERRY_PID=$SRV_PID wait_stat rules.0.kcp.sessions -eq 2
+}
+
 need_root_and_tools
 topology_up || setup_fail "could not build namespaces"
 server_start "$NS_S" echo :: $ECHO || setup_fail "echo server"
@@ -398,6 +419,7 @@ run_case max_streams_refuses_the_extra_stream
 run_case dead_link_then_new_session
 run_case idle_stream_closes_after_idle_timeout
 run_case replayed_and_junk_packets_get_no_answer
+run_case many_clients_per_server_and_max_sessions
 run_case server_drains_streams_on_sigterm
 run_case rekey_lost_30s_survives_70s_closes
 finish
