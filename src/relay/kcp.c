@@ -68,6 +68,7 @@ struct kcp_rule_ctx {
 	struct list sessions;
 	uint32_t nsessions;		/* open (in sessions) */
 	uint32_t nalloc;		/* not freed yet: closed ones wait for the end of the loop iteration */
+	uint32_t quota;			/* server: this worker's share of --max-sessions (as udp:// rules) */
 	struct sess_table table;	/* server, kcptun/plain: sessions by client address */
 	struct ksess *cur;		/* client: the session new streams go into */
 	struct kcp_link_env env;
@@ -1332,6 +1333,7 @@ static struct kcp_rule_ctx *ctx_new(struct worker *w, struct rule *r, bool serve
 	c->st = &r->stats[w->id];
 	c->server = server;
 	c->io.fd = -1;
+	c->quota = MAX(r->o.max_sessions / r->nworkers, 1u);
 	list_init(&c->sessions);
 	if (kcp_link_env_init(&c->env, &r->o.kcp, server, w->id, err, sizeof(err))) {
 		log_error("%s: %s", r->desc, err);
@@ -1402,7 +1404,7 @@ static struct ksess *server_accept_plain(struct kcp_rule_ctx *c, const struct so
 
 	if (c->stopped)
 		return NULL;
-	if (c->nsessions >= c->rule->o.max_sessions) {
+	if (c->nsessions >= c->quota) {
 		CTR_ADD(c->st->drops[DROP_NO_SESSION], 1);
 		LOG_RL(LOG_WARN, "%s: --max-sessions %u reached, new session refused", c->rule->desc,
 		       c->rule->o.max_sessions);
@@ -1500,7 +1502,7 @@ static void server_accept_secure(struct kcp_rule_ctx *c, const struct sockaddr *
 
 	if (c->stopped)
 		return;
-	if (c->nsessions >= c->rule->o.max_sessions) {
+	if (c->nsessions >= c->quota) {
 		CTR_ADD(c->st->drops[DROP_NO_SESSION], 1);
 		return;
 	}
