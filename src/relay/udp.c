@@ -336,10 +336,12 @@ static void sess_reply(struct udp_listener *l, struct udp_sess *s, struct udp_sc
 	sc->tx.extra_cmsg_len = 0;
 }
 
-/* Replies: target -> session socket -> listener socket (or the tproxy one) -> client. */
-static void on_sess_readable(struct io *io, uint32_t events)
+/*
+ * Reads a session's socket in batches: the upstream socket (replies, to the client) or a
+ * --tproxy session's reply socket (the client's later datagrams, to the target).
+ */
+static void sess_drain(struct udp_sess *s, int fd, bool to_target)
 {
-	struct udp_sess *s = container_of(io, struct udp_sess, io);
 	struct udp_listener *l = s->lst;
 	struct udp_scratch *sc = l->w->udp_scratch;
 
@@ -349,18 +351,30 @@ static void on_sess_readable(struct io *io, uint32_t events)
 		int n, k;
 
 		rx_prepare(sc, false);
-		n = recvmmsg(io->fd, sc->rx, UDP_BATCH, MSG_DONTWAIT, NULL);
+		n = recvmmsg(fd, sc->rx, UDP_BATCH, MSG_DONTWAIT, NULL);
 		if (n <= 0) {
 			if (n < 0)
-				count_recv_error(l, errno, "reply", "target");
+				count_recv_error(l, errno, to_target ? "receive" : "reply",
+						 to_target ? "client" : "target");
 			return;
 		}
-		k = rx_split(l, sc, n, &s->rxq_drops);
+		k = rx_split(l, sc, n, to_target ? &s->down_rxq_drops : &s->rxq_drops);
 		sess_table_touch(&l->tab, &s->node, loop_now(l->w->loop));
-		sess_reply(l, s, sc, k);
+		if (to_target)
+			relay_batch(l, s->io.fd, sc->seg, k, NULL, &l->st->dgrams_up, &l->st->bytes_up);
+		else
+			sess_reply(l, s, sc, k);
 		if (n < UDP_BATCH)
 			return;
 	}
+}
+
+/* Replies: target -> session socket -> listener socket (or the tproxy one) -> client. */
+static void on_sess_readable(struct io *io, uint32_t events)
+{
+	struct udp_sess *s = container_of(io, struct udp_sess, io);
+
+	sess_drain(s, io->fd, false);
 }
 
 /*
@@ -421,27 +435,8 @@ static int sess_socket(struct udp_listener *l, const struct sockaddr *client, in
 static void on_down_readable(struct io *io, uint32_t events)
 {
 	struct udp_sess *s = container_of(io, struct udp_sess, down);
-	struct udp_listener *l = s->lst;
-	struct udp_scratch *sc = l->w->udp_scratch;
 
-	if (s->closed)
-		return;
-	for (int round = 0; round < UDP_ROUNDS; round++) {
-		int n, k;
-
-		rx_prepare(sc, false);
-		n = recvmmsg(io->fd, sc->rx, UDP_BATCH, MSG_DONTWAIT, NULL);
-		if (n <= 0) {
-			if (n < 0)
-				count_recv_error(l, errno, "receive", "client");
-			return;
-		}
-		k = rx_split(l, sc, n, &s->down_rxq_drops);
-		sess_table_touch(&l->tab, &s->node, loop_now(l->w->loop));
-		relay_batch(l, s->io.fd, sc->seg, k, NULL, &l->st->dgrams_up, &l->st->bytes_up);
-		if (n < UDP_BATCH)
-			return;
-	}
+	sess_drain(s, io->fd, true);
 }
 
 /*
