@@ -148,6 +148,12 @@ static void stream_close(struct kstream *st, bool reset);
 static void stream_pump_up(struct kstream *st);
 static void stream_arm_idle(struct kstream *st);
 
+/* kcptun's snappy framing wraps the smux stream unless --nocomp (spec §2.6). */
+static bool kcp_compressed(const struct kcp_opts *k)
+{
+	return k->profile == KCP_PROFILE_KCPTUN && !k->nocomp;
+}
+
 static uint64_t now_ms(const struct kcp_rule_ctx *c)
 {
 	return loop_now(c->w->loop);
@@ -1079,11 +1085,6 @@ static void sess_sec_event(void *ctx, const struct secure_event *ev)
 	}
 }
 
-static void sess_sec_send(void *ctx, const uint8_t *pkt, size_t n)
-{
-	sess_tx(ctx, pkt, n);
-}
-
 /* ---- session creation ---- */
 
 static struct ksess *sess_new(struct kcp_rule_ctx *c, uint32_t conv, const struct sockaddr *peer)
@@ -1106,7 +1107,7 @@ static struct ksess *sess_new(struct kcp_rule_ctx *c, uint32_t conv, const struc
 		goto fail;
 	s->smuxver = (uint8_t)k->smuxver;
 	s->half_close = k->profile == KCP_PROFILE_FERRY;
-	s->compress = k->profile == KCP_PROFILE_KCPTUN && !k->nocomp;
+	s->compress = kcp_compressed(k);
 	if (s->compress && !(s->zdec = snappy_dec_new()))
 		goto fail;
 	smux_parser_init(&s->parser, s->smuxver);
@@ -1233,7 +1234,7 @@ static struct ksess *client_session(struct kcp_rule_ctx *c)
 		return NULL;
 	}
 	if (c->env.kind == KCP_LINK_SECURE) {
-		struct secure_io sio = { .ctx = s, .send = sess_sec_send, .event = sess_sec_event };
+		struct secure_io sio = { .ctx = s, .send = sess_tx, .event = sess_sec_event };
 
 		s->wire.sec = secure_initiator_new(c->env.sec, s->conv, (uint32_t)now_ms(c), unix_ms(), &sio);
 		if (!s->wire.sec) {
@@ -1342,8 +1343,10 @@ static struct kcp_rule_ctx *ctx_new(struct worker *w, struct rule *r, bool serve
 	}
 	params_from_opts(&c->kp, &r->o.kcp, kcp_link_reserved(&c->env));
 	c->pool = kcp_pool_new();
-	c->zbuf = malloc(snappy_frame_max(SMUX_HDR_BYTES + KCP_FRAME_BYTES + SMUX_UPD_BYTES + 4096));
-	if (!c->pool || !c->zbuf ||
+	/* snappy output for one frame: only kcptun's compression writes through it */
+	if (kcp_compressed(&r->o.kcp))
+		c->zbuf = malloc(snappy_frame_max(SMUX_HDR_BYTES + KCP_FRAME_BYTES + SMUX_UPD_BYTES + 4096));
+	if (!c->pool || (kcp_compressed(&r->o.kcp) && !c->zbuf) ||
 	    (server && sess_table_init(&c->table, 64, 1u << 20, (uint64_t)(uintptr_t)c ^ unix_ms()))) {
 		kcp_link_env_destroy(&c->env);
 		if (c->pool)
@@ -1519,7 +1522,7 @@ static void server_accept_secure(struct kcp_rule_ctx *c, const struct sockaddr *
 	}
 	s->wire.sec = ss;
 	secure_sess_set_user(ss, s);
-	secure_sess_set_io(ss, &(struct secure_io){ .ctx = s, .send = sess_sec_send, .event = sess_sec_event });
+	secure_sess_set_io(ss, &(struct secure_io){ .ctx = s, .send = sess_tx, .event = sess_sec_event });
 	sess_count(s);
 	sess_arm(s);
 }
