@@ -28,6 +28,7 @@
 #include "core/list.h"
 #include "core/util.h"
 #include "proto/kcp.h"
+#include "proto/kcp_rate.h"
 
 /* §1.3 */
 #define KCP_RTO_NDL_MS 30		/* min RTO with nodelay */
@@ -46,6 +47,7 @@
 #define KCP_PROBE_LIMIT_MS 120000
 /* §1.11: a clock that jumped this far from ts_flush resynchronises the interval clock */
 #define KCP_RESYNC_MS 10000
+#define KCP_RATE_INIT_CWND 32		/* segments sent before the first rate sample */
 /* §1.10 probe flags */
 #define KCP_ASK_SEND 1
 #define KCP_ASK_TELL 2
@@ -68,6 +70,7 @@ struct kcp_seg {
 	uint32_t sn, ts, resendts, rto, fastack, xmit;
 	uint32_t len;
 	uint8_t frg;
+	struct kcp_rate_tx rtx;		/* rate controller's snapshot of the last send */
 	uint8_t data[KCP_SEG_CAP_BYTES];
 };
 
@@ -105,6 +108,10 @@ struct kcp {
 	 * later ACKs, which is safe: check() may only be early) */
 	uint32_t resend_min;
 	bool resend_pending;
+	/* delivery-rate control (params.rate): replaces cwnd/ssthresh when on */
+	bool rate_on;
+	uint32_t inflight;		/* segments sent and not acknowledged */
+	struct kcp_rate rate;
 
 	struct list snd_queue;
 	uint32_t nsnd_queue;
@@ -316,6 +323,7 @@ struct kcp *kcp_new(uint32_t conv, const struct kcp_params *p, struct kcp_pool *
 	k->nodelay = p->nodelay;
 	k->fastresend = p->resend;
 	k->nocwnd = p->nc;
+	k->rate_on = p->rate;
 	k->stream = p->stream;
 	k->ack_nodelay = p->ack_nodelay;
 	k->dead_link = p->dead_link;
@@ -327,6 +335,8 @@ struct kcp *kcp_new(uint32_t conv, const struct kcp_params *p, struct kcp_pool *
 	k->out = out;
 	k->out_ctx = out_ctx;
 	k->pos = k->reserved;
+	if (k->rate_on)
+		kcp_rate_init(&k->rate, k->mss + KCP_OVERHEAD, k->interval, KCP_RATE_INIT_CWND);
 	return k;
 
 fail:
@@ -487,12 +497,15 @@ static void flush_probes(struct kcp *k, struct kcp_hdr *h)
 	k->probe = 0;
 }
 
-/* Step 3: number queued segments while snd_nxt < snd_una + cwnd. Returns how many. */
-static uint32_t queue_to_buf(struct kcp *k, uint32_t cwnd)
+/* Step 3: number queued segments while snd_nxt < snd_una + cwnd and, with rate control,
+ * while fewer than its window are in flight and the pacing budget lasts. Returns how many. */
+static uint32_t queue_to_buf(struct kcp *k, uint32_t now, uint32_t cwnd)
 {
-	uint32_t moved = 0;
+	uint32_t moved = 0, in_flight_max = k->rate_on ? kcp_rate_cwnd(&k->rate) : UINT32_MAX;
+	int64_t budget = k->rate_on ? kcp_rate_budget(&k->rate, now) : INT64_MAX;
 
-	while (!list_empty(&k->snd_queue) && diff32(k->snd_nxt, k->snd_una + cwnd) < 0) {
+	while (!list_empty(&k->snd_queue) && diff32(k->snd_nxt, k->snd_una + cwnd) < 0 &&
+	       k->inflight < in_flight_max && budget > 0) {
 		struct kcp_seg *s = seg_of(k->snd_queue.next);
 
 		list_del(&s->node);
@@ -502,6 +515,10 @@ static uint32_t queue_to_buf(struct kcp *k, uint32_t cwnd)
 		s->fastack = 0;
 		k->snd_buf[s->sn & k->snd_mask] = s;
 		moved++;
+		if (k->rate_on) {
+			k->inflight++;
+			budget -= (int64_t)s->len + KCP_OVERHEAD;
+		}
 	}
 	return moved;
 }
@@ -538,7 +555,7 @@ static bool seg_due(struct kcp *k, struct kcp_seg *s, uint32_t now, uint32_t mov
 }
 
 static void flush_data(struct kcp *k, struct kcp_hdr *h, uint32_t now, uint32_t moved,
-		       struct flush_counts *c)
+		       uint32_t inflight_before, struct flush_counts *c)
 {
 	k->resend_pending = false;
 	h->cmd = KCP_CMD_PUSH;
@@ -555,6 +572,13 @@ static void flush_data(struct kcp *k, struct kcp_hdr *h, uint32_t now, uint32_t 
 			h->sn = s->sn;
 			h->len = s->len;
 			out_segment(k, h, s->data);
+			if (k->rate_on) {
+				if (s->xmit > 1)
+					kcp_rate_lost(&k->rate, s->len + KCP_OVERHEAD);
+				kcp_rate_sent(&k->rate, &s->rtx, now, inflight_before);
+				kcp_rate_charge(&k->rate, s->len + KCP_OVERHEAD);
+				inflight_before = 1;
+			}
 			if (s->xmit >= k->dead_link && !k->dead) {
 				k->dead = true;
 				k->dead_sn = s->sn;
@@ -571,7 +595,7 @@ static void flush_data(struct kcp *k, struct kcp_hdr *h, uint32_t now, uint32_t 
 /* Step 6, §1.9: the congestion window reacts to this flush's retransmissions. */
 static void flush_congestion(struct kcp *k, uint32_t cwnd, const struct flush_counts *c)
 {
-	if (k->nocwnd)
+	if (k->nocwnd || k->rate_on)
 		return;
 	if (c->fast || c->early) {
 		k->ssthresh = MAX((k->snd_nxt - k->snd_una) / 2, KCP_THRESH_MIN_PKTS);
@@ -597,7 +621,7 @@ static void flush(struct kcp *k, uint32_t now, bool ack_only)
 		.una = k->rcv_nxt,
 	};
 	struct flush_counts c = { 0, 0, 0 };
-	uint32_t cwnd, moved;
+	uint32_t cwnd, moved, inflight_before = k->inflight;
 
 	k->pos = k->reserved;
 	flush_acks(k, &h);
@@ -609,10 +633,10 @@ static void flush(struct kcp *k, uint32_t now, bool ack_only)
 	flush_probes(k, &h);
 
 	cwnd = MIN(k->snd_wnd, k->rmt_wnd);
-	if (!k->nocwnd)
+	if (!k->nocwnd && !k->rate_on)
 		cwnd = MIN(cwnd, k->cwnd);
-	moved = queue_to_buf(k, cwnd);
-	flush_data(k, &h, now, moved, &c);
+	moved = queue_to_buf(k, now, cwnd);
+	flush_data(k, &h, now, moved, inflight_before, &c);
 	out_emit(k);
 
 	k->stats.fast_retrans += c.fast;
@@ -629,18 +653,32 @@ void kcp_flush(struct kcp *k, uint32_t now)
 
 /* ---- input (§1.5) ---- */
 
+/*
+ * An in-flight segment was acknowledged: the rate controller learns, the slot is freed.
+ * sure: the acknowledgment is known to be for the last transmission (an ACK echoes the ts
+ * of the copy it acknowledges; una does not say), so its snapshot may give a rate sample.
+ */
+static void seg_acked(struct kcp *k, struct kcp_seg **slot, uint32_t now, bool sure)
+{
+	if (k->rate_on) {
+		kcp_rate_delivered(&k->rate, &(*slot)->rtx, now, (*slot)->len + KCP_OVERHEAD,
+				   sure || (*slot)->xmit == 1);
+		k->inflight--;
+	}
+	seg_put(k->pool, *slot);
+	*slot = NULL;
+}
+
 /* Drops every in-flight segment below una. Returns how many slots were released. */
-static uint32_t input_una(struct kcp *k, uint32_t una)
+static uint32_t input_una(struct kcp *k, uint32_t now, uint32_t una)
 {
 	uint32_t n = 0;
 
 	while (diff32(una, k->snd_una) > 0 && k->snd_una != k->snd_nxt) {
 		struct kcp_seg **slot = &k->snd_buf[k->snd_una & k->snd_mask];
 
-		if (*slot) {
-			seg_put(k->pool, *slot);
-			*slot = NULL;
-		}
+		if (*slot)
+			seg_acked(k, slot, now, false);
 		k->snd_una++;
 		n++;
 	}
@@ -654,17 +692,15 @@ static bool in_flight(const struct kcp *k, uint32_t sn)
 
 /* ACK: release the segment; count it as a later ACK for older segments sent no later than
  * the acknowledged copy (§1.8: the ts guard ignores reordered old ACKs). */
-static void input_ack(struct kcp *k, const struct kcp_hdr *h)
+static void input_ack(struct kcp *k, uint32_t now, const struct kcp_hdr *h)
 {
 	struct kcp_seg **slot;
 
 	if (!in_flight(k, h->sn))
 		return;
 	slot = &k->snd_buf[h->sn & k->snd_mask];
-	if (*slot) {
-		seg_put(k->pool, *slot);
-		*slot = NULL;
-	}
+	if (*slot)
+		seg_acked(k, slot, now, (*slot)->ts == h->ts);
 	for (uint32_t sn = k->snd_una; sn != h->sn; sn++) {
 		struct kcp_seg *s = k->snd_buf[sn & k->snd_mask];
 
@@ -762,6 +798,10 @@ static void rtt_update(struct kcp *k, int32_t rtt)
 			k->rx_rttvar += shr_floor(delta - k->rx_rttvar, 2);
 	}
 	rto = (int64_t)k->rx_srtt + MAX((int64_t)k->interval, (int64_t)k->rx_rttvar * 4);
+	/* rate control probes with a queue of up to a quarter RTT, and the peer holds ACKs for
+	 * up to its interval: a timeout inside that margin would resend what is only queued */
+	if (k->rate_on)
+		rto += k->interval + k->rx_srtt / 4;
 	k->rx_rto = (int32_t)MIN(MAX(rto, (int64_t)k->rx_minrto), (int64_t)KCP_RTO_MAX_MS);
 }
 
@@ -816,6 +856,7 @@ static int input_check(struct kcp *k, const struct kcp_hdr *h, size_t left)
 int kcp_input(struct kcp *k, uint32_t now, const uint8_t *data, size_t len, bool regular)
 {
 	uint32_t una_before = k->snd_una, latest_ts = 0;
+	int32_t rtt;
 	bool slid = false, acked = false;
 	int err = 0;
 
@@ -835,11 +876,11 @@ int kcp_input(struct kcp *k, uint32_t now, const uint8_t *data, size_t len, bool
 		k->stats.in_segs++;
 		if (regular)
 			k->rmt_wnd = h.wnd;
-		if (input_una(k, h.una))
+		if (input_una(k, now, h.una))
 			slid = true;
 		switch (h.cmd) {
 		case KCP_CMD_ACK:
-			input_ack(k, &h);
+			input_ack(k, now, &h);
 			acked = true;
 			latest_ts = h.ts;
 			break;
@@ -858,8 +899,11 @@ int kcp_input(struct kcp *k, uint32_t now, const uint8_t *data, size_t len, bool
 	if (!err && len)
 		k->stats.trailing++;
 
-	if (acked && regular && diff32(now, latest_ts) >= 0)
-		rtt_update(k, diff32(now, latest_ts));
+	rtt = acked && regular && diff32(now, latest_ts) >= 0 ? diff32(now, latest_ts) : -1;
+	if (rtt >= 0)
+		rtt_update(k, rtt);
+	if (k->rate_on && (rtt >= 0 || k->rate.have_sample))
+		kcp_rate_ack_end(&k->rate, now, rtt, k->inflight);
 	if (!k->nocwnd && diff32(k->snd_una, una_before) > 0)
 		cwnd_grow(k);
 	if (slid)
@@ -1055,6 +1099,17 @@ static bool resend_due(const struct kcp *k, uint32_t now)
 	return k->resend_pending && diff32(now, k->resend_min) >= 0;
 }
 
+/* Rate control holds queued segments that the windows would let go: ms until the pacing
+ * budget lets the next one leave (0 = now), or -1 when nothing waits on pacing. */
+static int32_t pace_wait(const struct kcp *k, uint32_t now)
+{
+	if (!k->rate_on || list_empty(&k->snd_queue) ||
+	    diff32(k->snd_nxt, k->snd_una + MIN(k->snd_wnd, k->rmt_wnd)) >= 0 ||
+	    k->inflight >= kcp_rate_cwnd(&k->rate))
+		return -1;
+	return (int32_t)kcp_rate_wait_ms(&k->rate, now);
+}
+
 void kcp_update(struct kcp *k, uint32_t now)
 {
 	int32_t slap;
@@ -1073,23 +1128,33 @@ void kcp_update(struct kcp *k, uint32_t now)
 		if (diff32(now, k->ts_flush) >= 0)
 			k->ts_flush = now + k->interval;
 		flush(k, now, false);
-	} else if (resend_due(k, now)) {
+	} else if (resend_due(k, now) || pace_wait(k, now) == 0) {
 		flush(k, now, false);
 	}
+	/*
+	 * App-limited: on the clock (not right after input, before the application had its turn)
+	 * nothing waits to be sent although window and rate would let it go, so rate samples
+	 * from now on measure the application, not the path.
+	 */
+	if (k->rate_on && list_empty(&k->snd_queue) && k->inflight < kcp_rate_cwnd(&k->rate) &&
+	    diff32(k->snd_nxt, k->snd_una + MIN(k->snd_wnd, k->rmt_wnd)) < 0)
+		kcp_rate_app_limited(&k->rate, k->inflight);
 }
 
 uint32_t kcp_check(const struct kcp *k, uint32_t now)
 {
-	int32_t slap, wait;
+	int32_t slap, wait, pace = pace_wait(k, now);
 
 	if (!k->updated)
 		return now;
 	slap = diff32(now, k->ts_flush);
-	if (slap >= 0 || slap < -KCP_RESYNC_MS || resend_due(k, now))
+	if (slap >= 0 || slap < -KCP_RESYNC_MS || resend_due(k, now) || pace == 0)
 		return now;
 	wait = -slap;
 	if (k->resend_pending)
 		wait = MIN(wait, diff32(k->resend_min, now));
+	if (pace > 0)
+		wait = MIN(wait, pace);
 	wait = MIN(wait, (int32_t)k->interval);
 	return now + (uint32_t)wait;
 }
@@ -1139,6 +1204,16 @@ void kcp_inspect(const struct kcp *k, struct kcp_state *st)
 	st->srtt = k->rx_srtt;
 	st->rttvar = k->rx_rttvar;
 	st->rto = k->rx_rto;
+	st->inflight = k->inflight;
+	st->rate_cwnd = st->min_rtt = st->rate_mode = 0;
+	st->rate_bw = st->pacing_bps = 0;
+	if (k->rate_on) {
+		st->rate_cwnd = kcp_rate_cwnd(&k->rate);
+		st->rate_bw = kcp_rate_bw(&k->rate);
+		st->pacing_bps = k->rate.pacing_bps;
+		st->min_rtt = k->rate.min_rtt_ms;
+		st->rate_mode = k->rate.mode;
+	}
 }
 
 int kcp_test_set_sn(struct kcp *k, uint32_t snd_nxt, uint32_t rcv_nxt)

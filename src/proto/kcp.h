@@ -30,7 +30,8 @@ struct kcp_params {
 	uint32_t interval;	/* ms, clamped to [10, 5000] */
 	int nodelay;		/* 0, 1 or 2 (§1.7, §1.6 backoff) */
 	int resend;		/* fast-resend threshold, 0 = off */
-	int nc;			/* 1 = congestion control off */
+	int nc;			/* 1 = congestion control off (kcp-go's §1.9 window) */
+	bool rate;		/* delivery-rate control and pacing instead (kcp_rate.h); nc is ignored */
 	bool stream;		/* stream mode (kcptun, ferry) vs message mode */
 	bool ack_nodelay;	/* flush ACKs right after input */
 	uint32_t dead_link;	/* transmissions of one segment before the link is dead */
@@ -137,6 +138,11 @@ struct kcp_state {
 	uint32_t snd_queue, snd_buf, rcv_buf, rcv_queue, acks;	/* entries (snd_buf: snd_nxt - snd_una) */
 	uint32_t ts_flush, ts_probe, probe_wait, probe;
 	int32_t srtt, rttvar, rto;
+	/* rate control (params.rate): window in segments, segments in flight, bottleneck
+	 * estimate (bytes/s), pacing rate (bytes/s), min RTT (ms), state (enum kcp_rate_mode) */
+	uint32_t rate_cwnd, inflight;
+	uint64_t rate_bw, pacing_bps;
+	uint32_t min_rtt, rate_mode;
 };
 void kcp_inspect(const struct kcp *k, struct kcp_state *st);
 

@@ -2,8 +2,8 @@
  * libFuzzer target for proto/kcp: the segment parser and the state machine behind it.
  *
  * One input is a small program. The first 10 bytes choose the parameters (stream or message
- * mode, nodelay, resend, nc, ack_nodelay, windows, mtu, reserved, interval, dead_link) and
- * the start time; the rest is a list of steps on two live sessions A and B:
+ * mode, nodelay, resend, nc, ack_nodelay, windows, mtu, reserved, interval, dead_link, rate
+ * control) and the start time; the rest is a list of steps on two live sessions A and B:
  *   A writes; a datagram A sent is delivered to B, dropped or duplicated (any order);
  *   a datagram B sent is delivered to A, dropped or duplicated; arbitrary bytes are fed to A
  *   as a datagram (optionally with the session's conv written into each header, so the
@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "proto/kcp.h"
+#include "proto/kcp_rate.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -151,6 +152,8 @@ static void check_side(struct side *s)
 		fail("snd_una/snd_nxt", (long long)(st.snd_nxt - st.snd_una));
 	if (kcp_waitsnd(s->k) != st.snd_queue + st.snd_buf)
 		fail("waitsnd", kcp_waitsnd(s->k));
+	if (s->p.rate && (st.inflight > st.snd_buf || st.rate_cwnd < KCP_RATE_MIN_CWND))
+		fail("rate control: inflight or window", (long long)st.inflight);
 	if (kcp_waitsnd(s->k) > s->created)
 		fail("waitsnd above what was written", kcp_waitsnd(s->k));
 	if (st.rcv_queue > s->p.rcv_wnd || st.rcv_buf > s->p.rcv_wnd)
@@ -287,6 +290,7 @@ static bool setup(struct kcp_pool *pool)
 	p.mtu = p.reserved + 50 + (mtu * 6) % (KCP_MTU_MAX - p.reserved - 49);
 	p.interval = 10 + interval % 90;
 	p.dead_link = 1 + dead % 30;
+	p.rate = (dead >> 7) & 1;
 	p.snd_wnd = 1 + wa % 64;
 	p.rcv_wnd = 1 + wb % 64;
 	A.p = p;

@@ -1482,7 +1482,8 @@ struct link {
 	struct pkt **heap;
 	uint32_t n, cap;
 	uint64_t seq;
-	uint32_t busy_until;
+	uint64_t backlog_us;		/* transmission time of what waits in the queue */
+	uint32_t backlog_at;
 	struct {
 		struct pkt *p;
 		uint32_t left, deadline;
@@ -1566,14 +1567,17 @@ static void link_send(struct link *l, uint32_t now, const uint8_t *data, size_t 
 		struct pkt *p;
 
 		if (c->rate_bpms) {
-			uint32_t start = d32(l->busy_until, now) > 0 ? l->busy_until : now;
+			/* the backlog is kept in µs: at 6 bytes/µs a packet takes a fraction of a ms */
+			uint64_t gone = (uint64_t)(uint32_t)(now - l->backlog_at) * 1000;
 
-			if ((uint64_t)(start - now) * c->rate_bpms + len > c->queue_bytes) {
+			l->backlog_us = l->backlog_us > gone ? l->backlog_us - gone : 0;
+			l->backlog_at = now;
+			if (l->backlog_us * c->rate_bpms / 1000 + len > c->queue_bytes) {
 				l->queue_drops++;
 				continue;
 			}
-			l->busy_until = start + (uint32_t)((len + c->rate_bpms - 1) / c->rate_bpms);
-			depart = l->busy_until;
+			l->backlog_us += ((uint64_t)len * 1000 + c->rate_bpms - 1) / c->rate_bpms;
+			depart = now + (uint32_t)((l->backlog_us + 999) / 1000);
 		}
 		at = depart + c->delay_ms - c->jitter_ms;
 		if (c->jitter_ms)
@@ -1737,6 +1741,7 @@ struct scenario {
 	uint32_t resume_at;		/* ep[1] does not read before this (relative ms) */
 	uint32_t limit_ms;		/* give up after this much virtual time */
 	uint64_t seed;
+	bool rate;			/* delivery-rate control and pacing (kcp_rate.h) */
 };
 
 struct result {
@@ -1762,6 +1767,7 @@ static void sim_setup(const struct scenario *sc)
 	p.reserved = sc->reserved;
 	p.snd_wnd = sc->snd_wnd;
 	p.rcv_wnd = sc->rcv_wnd;
+	p.rate = sc->rate;
 	for (int i = 0; i < 2; i++) {
 		struct ep *e = &sim.ep[i];
 
@@ -2025,6 +2031,91 @@ static void test_kcp_sim_bandwidth_bounded_queue(void)
 	sc.link.queue_bytes = 64 * KB;
 	run_scenario(&sc, 4200, 3600, &r);
 	CHECK(r.queue_drops > 0);
+}
+
+/*
+ * The benchmark's path (bench/kcp.sh): 50 Mbit/s, a 20 ms tail-drop queue, 50 ms RTT, fast3
+ * with kcptun's 1024-segment windows. Without congestion control (nc = 1) every window
+ * overruns the queue; the rate controller keeps the queue short and the link busy.
+ */
+static struct scenario bench_path(const char *name, uint32_t loss_pm, bool rate)
+{
+	struct scenario sc = base(name, KCP_MODE_FAST3, loss_pm, 24 * MB);
+
+	sc.snd_wnd = sc.rcv_wnd = 1024;
+	sc.chunk_max = 8192;
+	sc.link.delay_ms = 25;
+	sc.link.rate_bpms = 6250;
+	sc.link.queue_bytes = 125000;
+	sc.rate = rate;
+	return sc;
+}
+
+/* Runs the same path without (nc = 1) and with rate control; goodput in Mbit/s of each. */
+static void compare(struct scenario *off, struct scenario *on, double *mbit_off, double *mbit_on,
+		    struct result *r_off, struct result *r_on)
+{
+	double mbit = (double)off->bytes[0] * 8 / 1e6;
+
+	run_scenario(off, 60000, UINT64_MAX, r_off);
+	run_scenario(on, 60000, UINT64_MAX, r_on);
+	*mbit_off = mbit / r_off->time_ms * 1000;
+	*mbit_on = mbit / r_on->time_ms * 1000;
+	printf("  # goodput nc=1 %.1f Mbit/s, rate %.1f Mbit/s\n", *mbit_off, *mbit_on);
+}
+
+/* 50 Mbit/s bottleneck, 0 % loss: near line rate with a tenth of the tail drops. */
+static void test_kcp_rate_fills_bottleneck_without_tail_drops(void)
+{
+	struct scenario off = bench_path("50M nc=1", 0, false), on = bench_path("50M rate", 0, true);
+	struct result a, b;
+	double m_off, m_on;
+
+	compare(&off, &on, &m_off, &m_on, &a, &b);
+	CHECK(m_on >= 42.0);			/* of 50, KCP headers included */
+	CHECK(m_on >= 1.5 * m_off);
+	CHECK(b.queue_drops * 10 < a.queue_drops);
+	CHECK(b.retrans * 10 < a.retrans);
+}
+
+/* The same at 5 % random loss each way: loss is not taken for congestion. */
+static void test_kcp_rate_ignores_random_loss(void)
+{
+	struct scenario off = bench_path("50M 5% nc=1", 50, false), on = bench_path("50M 5% rate", 50, true);
+	struct result a, b;
+	double m_off, m_on;
+
+	compare(&off, &on, &m_off, &m_on, &a, &b);
+	CHECK(m_on >= 36.0);
+	CHECK(m_on >= 1.5 * m_off);
+}
+
+/* No bottleneck at all: the ramp-up costs little against sending the window at once. */
+static void test_kcp_rate_without_bottleneck_ramps_up(void)
+{
+	struct scenario off = bench_path("nolimit nc=1", 0, false), on = bench_path("nolimit rate", 0, true);
+	struct result a, b;
+	double m_off, m_on;
+
+	off.link.rate_bpms = on.link.rate_bpms = 0;
+	compare(&off, &on, &m_off, &m_on, &a, &b);
+	CHECK(m_on >= 0.6 * m_off);
+	CHECK_EQ(b.retrans, 0);
+}
+
+/* 1 Gbit/s with a 2 ms RTT (a ms clock cannot time one round trip well) and 256 KB of queue. */
+static void test_kcp_rate_short_rtt_fast_link(void)
+{
+	struct scenario off = bench_path("lan nc=1", 0, false), on = bench_path("lan rate", 0, true);
+	struct result a, b;
+	double m_off, m_on;
+
+	off.link.rate_bpms = on.link.rate_bpms = 125000;
+	off.link.queue_bytes = on.link.queue_bytes = 256 * KB;
+	off.link.delay_ms = on.link.delay_ms = 1;
+	compare(&off, &on, &m_off, &m_on, &a, &b);
+	CHECK(m_on >= 2 * m_off);
+	CHECK(b.queue_drops * 4 < a.queue_drops);
 }
 
 /* Both directions at once at 5 % loss (ACKs and data share datagrams). */
@@ -2406,6 +2497,10 @@ int main(void)
 	RUN(test_kcp_sim_jitter);
 	RUN(test_kcp_sim_bandwidth_bounded_queue);
 	RUN(test_kcp_sim_bidirectional);
+	RUN(test_kcp_rate_fills_bottleneck_without_tail_drops);
+	RUN(test_kcp_rate_ignores_random_loss);
+	RUN(test_kcp_rate_without_bottleneck_ramps_up);
+	RUN(test_kcp_rate_short_rtt_fast_link);
 	RUN(test_kcp_sim_fast3_20_percent_loss_large);
 	RUN(test_kcp_sim_clock_wraps);
 	RUN(test_kcp_sim_sn_wraps);
