@@ -25,7 +25,7 @@ enum opt_id {
 	O_UDP_TIMEOUT, O_MAX_SESSIONS, O_HASH_SIZE, O_MAX_DATAGRAM,
 	/* kcp:// (spec/kcp.md §2.8, §3.12) */
 	O_KCP_PROFILE, O_SECURE, O_INSECURE, O_PSK, O_PSK_FILE, O_KCP_MODE, O_MTU, O_SNDWND, O_RCVWND,
-	O_NODELAY, O_INTERVAL, O_RESEND, O_NC, O_ACKNODELAY, O_SOCKBUF, O_KEEPALIVE, O_STREAMBUF,
+	O_NODELAY, O_INTERVAL, O_RESEND, O_NC, O_KCP_CC, O_ACKNODELAY, O_SOCKBUF, O_KEEPALIVE, O_STREAMBUF,
 	O_MAX_STREAMS, O_KEY, O_CRYPT, O_NOCOMP, O_DS, O_PS, O_SMUXVER, O_SKEW, O_REKEY_TIME,
 	O_REKEY_PACKETS, O_KCPTUN_IGNORED, O_KCPTUN_IGNORED_ARG, O_PORTFWD_STEALTH,
 	O_TRANSPARENT, O_TPROXY, O_SMUXBUF,
@@ -89,6 +89,7 @@ static const struct opt_def ferry_opts[] = {
 	{ "interval", 0, true, false, O_INTERVAL },
 	{ "resend", 0, true, false, O_RESEND },
 	{ "nc", 0, true, false, O_NC },
+	{ "kcp-cc", 0, true, false, O_KCP_CC },
 	{ "acknodelay", 0, false, false, O_ACKNODELAY },
 	{ "sockbuf", 0, true, false, O_SOCKBUF },
 	{ "keepalive", 0, true, false, O_KEEPALIVE },
@@ -306,6 +307,7 @@ static int psk_load_file(const char *path, struct kcp_opts *k, char *err, size_t
 }
 
 static const char *const kcp_mode_names[] = { "normal", "fast", "fast2", "fast3", "manual" };
+static const char *const kcp_cc_names[] = { [KCP_CC_RATE] = "rate", [KCP_CC_WINDOW] = "window", [KCP_CC_OFF] = "off" };
 
 /* The kcp:// options. */
 static int kcp_opt_apply(const struct opt_def *d, const char *v, struct kcp_opts *k, char *err, size_t errlen)
@@ -359,6 +361,13 @@ static int kcp_opt_apply(const struct opt_def *d, const char *v, struct kcp_opts
 		if (set_int(v, 0, 1, &k->nc))
 			return bad_value(err, errlen, d, v, "0 (congestion control on) or 1 (off)");
 		return 0;
+	case O_KCP_CC:
+		for (int c = KCP_CC_RATE; c <= KCP_CC_OFF; c++)
+			if (!strcmp(v, kcp_cc_names[c])) {
+				k->cc = c;
+				return 0;
+			}
+		return bad_value(err, errlen, d, v, "rate, window or off");
 	case O_ACKNODELAY: k->acknodelay = true; return 0;
 	case O_SOCKBUF:
 		if (set_uint32(v, 1024, ARGS_MAX_BUF_BYTES, &k->sockbuf))
@@ -668,9 +677,9 @@ static void rule_canon(struct rule *r)
 		for (int i = 0; i < 32; i++)
 			psk_sum = psk_sum * 131 + k->psk[i];
 		snprintf(r->canon + used, sizeof(r->canon) - used,
-			 " kcp=%d/%d/%d/%016llx/%d/%u/%u/%u/%d/%d/%d/%d/%d/%u/%u/%u/%u/%s/%s/%d/%d/%d/%d/%u/%u/%llu",
+			 " kcp=%d/%d/%d/%016llx/%d/%u/%u/%u/%d/%d/%d/%d/%d/%d/%u/%u/%u/%u/%s/%s/%d/%d/%d/%d/%u/%u/%llu",
 			 k->profile, k->secure, k->insecure, (unsigned long long)psk_sum, k->mode, k->mtu, k->sndwnd,
-			 k->rcvwnd, k->nodelay, k->interval, k->resend, k->nc, k->acknodelay, k->sockbuf, k->keepalive_s,
+			 k->rcvwnd, k->nodelay, k->interval, k->resend, k->nc, k->cc, k->acknodelay, k->sockbuf, k->keepalive_s,
 			 k->streambuf + k->smuxbuf, k->max_streams, k->crypt, k->key, k->nocomp, k->ds, k->ps, k->smuxver, k->max_skew_s,
 			 k->rekey_time_ms, (unsigned long long)k->rekey_packets);
 	}
@@ -731,6 +740,15 @@ static int kcp_opts_finish(struct rule *r, char *err, size_t errlen)
 	k->secure = k->psk_set;
 	if (!k->mode)
 		k->mode = (kcptun ? KCP_MODE_FAST : KCP_MODE_FAST3) + 1;
+	/* ferry↔ferry paces by delivery rate; the kcptun profile and an explicit --nc keep
+	 * kcp-go's behaviour (presets: off; manual mode: --nc, default 0 = window). Sender-side
+	 * only: either end may choose on its own. */
+	if (!k->cc && k->nc >= 0)
+		k->cc = k->nc ? KCP_CC_OFF : KCP_CC_WINDOW;
+	else if (!k->cc && kcptun)
+		k->cc = k->mode == KCP_MODE_MANUAL + 1 ? KCP_CC_WINDOW : KCP_CC_OFF;
+	else if (!k->cc)
+		k->cc = KCP_CC_RATE;
 	if (!k->mtu)
 		k->mtu = 1350;
 	if (!k->sndwnd)

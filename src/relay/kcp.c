@@ -1312,8 +1312,8 @@ static void params_from_opts(struct kcp_params *p, const struct kcp_opts *k, uin
 		p->interval = (uint32_t)k->interval;
 	if (k->resend >= 0)
 		p->resend = k->resend;
-	if (k->nc >= 0)
-		p->nc = k->nc;
+	p->nc = k->cc != KCP_CC_WINDOW;
+	p->rate = k->cc == KCP_CC_RATE;
 	p->mtu = k->mtu;
 	p->reserved = reserved;
 	p->snd_wnd = k->sndwnd;

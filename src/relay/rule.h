@@ -29,6 +29,9 @@
  * filled in by kcp_opts_finish() once the rule's role (client or server) is known.
  */
 enum kcp_profile { KCP_PROFILE_FERRY, KCP_PROFILE_KCPTUN };
+/* --kcp-cc: delivery-rate control with pacing (proto/kcp_rate.h), kcp-go's window (nc 0),
+ * none (nc 1); 0 = the profile's default */
+enum kcp_cc { KCP_CC_RATE = 1, KCP_CC_WINDOW, KCP_CC_OFF };
 
 struct kcp_opts {
 	enum kcp_profile profile;
@@ -38,6 +41,7 @@ struct kcp_opts {
 	int mode;			/* enum kcp_mode + 1; 0 = profile default */
 	uint32_t mtu, sndwnd, rcvwnd;
 	int nodelay, interval, resend, nc;	/* manual mode; -1 = preset */
+	int cc;				/* enum kcp_cc */
 	bool acknodelay;
 	uint32_t sockbuf;
 	uint32_t keepalive_s;		/* smux NOP interval */

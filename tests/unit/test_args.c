@@ -613,6 +613,50 @@ static void test_kcp_rules_take_the_profile_defaults_of_their_role(void)
 	}
 }
 
+/* --kcp-cc: rate control between ferries; kcp-go's behaviour for kcptun and for --nc */
+static void test_kcp_congestion_control_defaults(void)
+{
+	static const struct {
+		const char *opts;
+		int cc;
+	} cases[] = {
+		{ "--insecure", KCP_CC_RATE },
+		{ "--insecure --mode normal", KCP_CC_RATE },
+		{ "--insecure --nc 1", KCP_CC_OFF },
+		{ "--insecure --nc 0", KCP_CC_WINDOW },
+		{ "--insecure --kcp-cc off", KCP_CC_OFF },
+		{ "--insecure --kcp-cc window --nc 1", KCP_CC_WINDOW },	/* the explicit choice wins */
+		{ "--kcp-profile kcptun", KCP_CC_OFF },
+		{ "--kcp-profile kcptun --mode manual", KCP_CC_WINDOW },	/* kcptun's --nc default 0 */
+		{ "--kcp-profile kcptun --mode manual --nc 1", KCP_CC_OFF },
+		{ "--kcp-profile kcptun --kcp-cc rate", KCP_CC_RATE },
+	};
+	char err[ARGS_ERR_MAX];
+	struct rule *r, *r2;
+
+	for (size_t i = 0; i < N(cases); i++) {
+		r = build_kcp(ARGS_FERRY, "tcp://127.0.0.1:1", "kcp://h:2", cases[i].opts, err);
+		CHECK(r != NULL);
+		if (!r) {
+			fprintf(stderr, "  case %zu: %s\n", i, err);
+			continue;
+		}
+		CHECK_EQ(r->o.kcp.cc, cases[i].cc);
+		rule_unref(r);
+	}
+	r = build_kcp(ARGS_FERRY, "tcp://127.0.0.1:1", "kcp://h:2", "--kcp-cc pacing", err);
+	CHECK(r == NULL);
+	CHECK_STR(err, "bad value \"pacing\" for --kcp-cc: expected rate, window or off");
+	/* a changed choice is a changed rule (reload restarts it) */
+	r = build_kcp(ARGS_FERRY, "tcp://127.0.0.1:1", "kcp://h:2", "--insecure", err);
+	r2 = build_kcp(ARGS_FERRY, "tcp://127.0.0.1:1", "kcp://h:2", "--insecure --kcp-cc off", err);
+	CHECK(r && r2 && strcmp(r->canon, r2->canon));
+	if (r)
+		rule_unref(r);
+	if (r2)
+		rule_unref(r2);
+}
+
 static void test_kcp_options_are_checked(void)
 {
 	static const struct {
@@ -896,6 +940,7 @@ int main(void)
 	RUN(test_rule_build_reports_the_bad_endpoint);
 	RUN(test_rule_build_rejects_tcp_only_options_on_udp_rules);
 	RUN(test_kcp_rules_take_the_profile_defaults_of_their_role);
+	RUN(test_kcp_congestion_control_defaults);
 	RUN(test_kcp_options_are_checked);
 	RUN(test_kcptcp_dialects_map_portfwd_letters);
 	RUN(test_config_parse_skips_comments_and_blank_lines);
