@@ -651,6 +651,11 @@ void kcp_flush(struct kcp *k, uint32_t now)
 	flush(k, now, false);
 }
 
+void kcp_unpace(struct kcp *k)
+{
+	k->rate_on = false;
+}
+
 /* ---- input (§1.5) ---- */
 
 /*

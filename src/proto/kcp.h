@@ -121,6 +121,9 @@ size_t kcp_readable(const struct kcp *k);
 void kcp_update(struct kcp *k, uint32_t now);
 /* Flushes now: ACKs, probes, new and due segments. */
 void kcp_flush(struct kcp *k, uint32_t now);
+/* Ends rate control (params.rate) for good: later flushes send what the windows allow at
+ * once. For last words before a session closes. */
+void kcp_unpace(struct kcp *k);
 /* When kcp_update must next run (≥ now, ≤ now + interval). */
 uint32_t kcp_check(const struct kcp *k, uint32_t now);
 

@@ -48,8 +48,13 @@ void kcp_rate_sent(struct kcp_rate *r, struct kcp_rate_tx *tx, uint32_t now, uin
 {
 	/* after an idle spell the next interval starts now, not at the last delivery */
 	if (!inflight_segs) {
-		r->first_sent_ms = r->delivered_ms = r->cp_ms = now;
-		r->cp_delivered = r->delivered;
+		/* the checkpoint only after a real pause: on a short path the pipe empties
+		 * every round trip */
+		if (diff32(now, r->delivered_ms) >= SAMPLE_MIN_MS) {
+			r->cp_ms = now;
+			r->cp_delivered = r->delivered;
+		}
+		r->first_sent_ms = r->delivered_ms = now;
 	}
 	tx->delivered = r->delivered;
 	tx->delivered_ms = r->delivered_ms;
@@ -126,8 +131,8 @@ static void bw_filter(struct kcp_rate *r, uint64_t bps)
 	}
 }
 
-/* Takes the batch's rate sample; returns whether it was app-limited (or there was none). */
-static bool take_sample(struct kcp_rate *r, uint32_t now)
+/* Takes the batch's rate sample (none when too short to trust). */
+static void take_sample(struct kcp_rate *r, uint32_t now)
 {
 	const struct kcp_rate_tx *tx = &r->newest;
 	int32_t snd, ack, interval;
@@ -135,7 +140,7 @@ static bool take_sample(struct kcp_rate *r, uint32_t now)
 
 	r->round_start = false;
 	if (!r->have_sample)
-		return true;
+		return;
 	if (tx->delivered >= r->next_round_delivered) {
 		r->next_round_delivered = r->delivered;
 		r->round++;
@@ -146,7 +151,7 @@ static bool take_sample(struct kcp_rate *r, uint32_t now)
 	interval = snd > ack ? snd : ack;
 	/* shorter than a round trip: ACK compression, not the path's rate */
 	if (interval <= 0 || (r->min_rtt_set && (uint32_t)interval < r->min_rtt_ms))
-		return tx->app_limited;
+		return;
 	if (interval >= SAMPLE_MIN_MS) {
 		bps = (r->delivered - tx->delivered) * 1000 / (uint32_t)interval;
 	} else {
@@ -155,14 +160,15 @@ static bool take_sample(struct kcp_rate *r, uint32_t now)
 		int32_t span = diff32(now, r->cp_ms);
 
 		if (span < SAMPLE_MIN_MS)
-			return tx->app_limited;
+			return;
 		bps = (r->delivered - r->cp_delivered) * 1000 / (uint32_t)span;
 		r->cp_ms = now;
 		r->cp_delivered = r->delivered;
 	}
 	if (!tx->app_limited || bps >= r->bw[0].bps)
 		bw_filter(r, bps);
-	return tx->app_limited;
+	if (!tx->app_limited)
+		r->round_sampled = true;
 }
 
 /* Bytes in flight that keep the pipe full: gain × rate × min RTT, plus the peer's ACK delay. */
@@ -239,11 +245,13 @@ static bool round_overflowed(struct kcp_rate *r)
 	return lossy && queued;
 }
 
-static void update_mode(struct kcp_rate *r, uint32_t now, bool app_limited, uint32_t inflight)
+static void update_mode(struct kcp_rate *r, uint32_t now, uint32_t inflight)
 {
 	if (r->round_start && round_overflowed(r) && r->mode == KCP_RATE_STARTUP && r->bw[0].bps)
 		r->filled = true;
-	if (!r->filled && r->round_start && !app_limited) {
+	/* a round counts towards "no more growth" only if it measured the path */
+	if (!r->filled && r->round_start && r->round_sampled) {
+		r->round_sampled = false;
 		if (r->bw[0].bps >= r->full_bw * 5 / 4) {
 			r->full_bw = r->bw[0].bps;
 			r->full_bw_rounds = 0;
@@ -256,7 +264,9 @@ static void update_mode(struct kcp_rate *r, uint32_t now, bool app_limited, uint
 	if (r->mode == KCP_RATE_DRAIN && inflight <= target_cwnd(r, GAIN_UNIT))
 		enter_probe_bw(r, now);
 	if (r->mode == KCP_RATE_PROBE_BW) {
-		uint32_t phase = r->min_rtt_ms ? r->min_rtt_ms : 1;
+		/* a phase lasts a round trip, and at least two rate samples long: shorter
+		 * probes would be averaged away */
+		uint32_t phase = r->min_rtt_ms > 2 * SAMPLE_MIN_MS ? r->min_rtt_ms : 2 * SAMPLE_MIN_MS;
 		bool drained = cycle_gain[r->cycle] < GAIN_UNIT && inflight <= target_cwnd(r, GAIN_UNIT);
 
 		if (diff32(now, r->cycle_stamp) > (int32_t)phase || drained) {
@@ -288,7 +298,7 @@ static void set_outputs(struct kcp_rate *r, uint32_t acked_segs)
 		r->cwnd += acked_segs;
 		if (r->cwnd > target)
 			r->cwnd = target;
-	} else if (r->cwnd < target || r->delivered < (uint64_t)r->init_cwnd * r->seg_bytes) {
+	} else if (!r->bw[0].bps || r->cwnd < target || r->delivered < (uint64_t)r->init_cwnd * r->seg_bytes) {
 		r->cwnd += acked_segs;
 	}
 	if (r->cwnd < KCP_RATE_MIN_CWND)
@@ -300,10 +310,9 @@ static void set_outputs(struct kcp_rate *r, uint32_t acked_segs)
 void kcp_rate_ack_end(struct kcp_rate *r, uint32_t now, int32_t rtt_ms, uint32_t inflight_segs)
 {
 	uint32_t acked_segs = (uint32_t)((r->acked_bytes + r->seg_bytes - 1) / r->seg_bytes);
-	bool app_limited = take_sample(r, now);
-
+	take_sample(r, now);
 	update_min_rtt(r, now, rtt_ms, inflight_segs);
-	update_mode(r, now, app_limited, inflight_segs);
+	update_mode(r, now, inflight_segs);
 	set_outputs(r, acked_segs);
 	r->have_sample = false;
 	r->acked_bytes = 0;

@@ -69,6 +69,7 @@ struct kcp_rate {
 	uint32_t cycle, cycle_stamp;
 	uint64_t full_bw;
 	uint32_t full_bw_rounds;
+	bool round_sampled;		/* this round gave a rate sample of the path */
 	bool filled;
 	uint64_t round_lost, round_lost_segs;	/* resent in the current round */
 	uint64_t round_delivered_at;		/* r->delivered when the round started */

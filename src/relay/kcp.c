@@ -892,7 +892,9 @@ static void sess_on_timer(struct timer *t)
 	uint64_t now = now_ms(c);
 	uint32_t sn;
 
-	if (s->closing || (c->stopped && !s->nstreams)) {
+	/* draining: a session without streams goes once the peer has everything (rate
+	 * control may still hold echoed data, FINs or a CLOSE in KCP's queue) */
+	if (s->closing || (c->stopped && !s->nstreams && !kcp_waitsnd(s->kcp))) {
 		sess_close(s, NULL);
 		return;
 	}
@@ -988,6 +990,7 @@ static void sess_close(struct ksess *s, const char *why)
 	/* last words (FINs, a CLOSE) go out before the socket closes */
 	if (s->established && !s->closing) {
 		ctl_flush(s);
+		kcp_unpace(s->kcp);	/* there is no later for paced segments */
 		kcp_flush(s->kcp, (uint32_t)now_ms(c));
 	}
 	s->closing = true;
@@ -1608,7 +1611,7 @@ static void ctx_stop(struct kcp_rule_ctx *c)
 		struct ksess *s = container_of(it, struct ksess, link);
 
 		if (!s->nstreams)
-			sess_close(s, NULL);
+			timer_arm(c->w->loop, &s->timer, 0);	/* closes once KCP is idle */
 	}
 }
 

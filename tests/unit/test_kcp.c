@@ -2118,6 +2118,24 @@ static void test_kcp_rate_short_rtt_fast_link(void)
 	CHECK(b.queue_drops * 4 < a.queue_drops);
 }
 
+/*
+ * Both ways at once on a 0 ms link, as an echo through the tunnel on one host: round trips
+ * shorter than the ms clock must not end STARTUP with an estimate far below the link.
+ */
+static void test_kcp_rate_echo_on_a_zero_rtt_link(void)
+{
+	struct scenario sc = bench_path("echo 0ms rate", 0, true);
+	struct result r;
+
+	sc.bytes[0] = sc.bytes[1] = 16 * MB;
+	sc.link.delay_ms = 0;
+	sc.link.rate_bpms = 125000;
+	sc.link.queue_bytes = 256 * KB;
+	run_scenario(&sc, 60000, UINT64_MAX, &r);
+	/* 2 × 16 MB over two 1 Gbit/s directions: 134 ms at line rate */
+	CHECK(r.time_ms <= 600);
+}
+
 /* Both directions at once at 5 % loss (ACKs and data share datagrams). */
 static void test_kcp_sim_bidirectional(void)
 {
@@ -2501,6 +2519,7 @@ int main(void)
 	RUN(test_kcp_rate_ignores_random_loss);
 	RUN(test_kcp_rate_without_bottleneck_ramps_up);
 	RUN(test_kcp_rate_short_rtt_fast_link);
+	RUN(test_kcp_rate_echo_on_a_zero_rtt_link);
 	RUN(test_kcp_sim_fast3_20_percent_loss_large);
 	RUN(test_kcp_sim_clock_wraps);
 	RUN(test_kcp_sim_sn_wraps);
