@@ -16,6 +16,8 @@
 #define ARGS_MAX_BUF_BYTES (1u << 30)
 /* STATUS= to systemd: the seed's cadence (spec/systemd.md §3). */
 #define ARGS_STATUS_INTERVAL_MS 10000
+/* --icmp-sync-pps: a microsecond between cadence frames is already far above any real link. */
+#define ARGS_MAX_SYNC_PPS 1000000
 
 enum opt_id {
 	O_CONFIG, O_DAEMON, O_PIDFILE, O_USER, O_GROUP, O_WORKERS, O_LOG_LEVEL, O_LOG_FORMAT,
@@ -29,6 +31,8 @@ enum opt_id {
 	O_MAX_STREAMS, O_KEY, O_CRYPT, O_NOCOMP, O_DS, O_PS, O_SMUXVER, O_SKEW, O_REKEY_TIME,
 	O_REKEY_PACKETS, O_KCPTUN_IGNORED, O_KCPTUN_IGNORED_ARG, O_PORTFWD_STEALTH,
 	O_TRANSPARENT, O_TPROXY, O_SMUXBUF,
+	/* single-client rules and the ICMP tunnel (spec/pkthere.md §2) */
+	O_SINGLE_CLIENT, O_ON_TIMEOUT, O_ICMP_SYNC_PPS, O_ICMP_HANDSHAKE_TIMEOUT,
 };
 
 struct opt_def {
@@ -75,6 +79,11 @@ static const struct opt_def ferry_opts[] = {
 	{ "max-datagram", 0, true, false, O_MAX_DATAGRAM },
 	{ "transparent", 0, false, false, O_TRANSPARENT },
 	{ "tproxy", 0, false, false, O_TPROXY },
+	{ "single-client", 0, false, false, O_SINGLE_CLIENT },
+	{ "on-timeout", 0, true, false, O_ON_TIMEOUT },
+	{ "icmp-sync-pps", 0, true, false, O_ICMP_SYNC_PPS },
+	{ "icmp-handshake-timeout", 0, true, false, O_ICMP_HANDSHAKE_TIMEOUT },
+	{ "max-payload", 0, true, false, O_MAX_DATAGRAM },	/* pkthere's name */
 	{ "kcp-profile", 0, true, false, O_KCP_PROFILE },
 	{ "secure", 0, false, false, O_SECURE },
 	{ "insecure", 0, false, false, O_INSECURE },
@@ -440,6 +449,33 @@ static int kcp_opt_apply(const struct opt_def *d, const char *v, struct kcp_opts
 	return -EINVAL;
 }
 
+/* The single-client rule options (spec/pkthere.md §1.3, under ferry's names). */
+static int single_opt_apply(const struct opt_def *d, const char *v, struct single_rule_opts *so, char *err,
+			    size_t errlen)
+{
+	switch (d->id) {
+	case O_SINGLE_CLIENT: so->on = true; return 0;
+	case O_ON_TIMEOUT:
+		if (strcmp(v, "drop") && strcmp(v, "exit"))
+			return bad_value(err, errlen, d, v, "drop or exit");
+		so->on_timeout_exit = !strcmp(v, "exit");
+		return 0;
+	case O_ICMP_SYNC_PPS:
+		if (set_uint32(v, 0, ARGS_MAX_SYNC_PPS, &so->sync_pps))
+			return bad_value(err, errlen, d, v, "packets per second from 0 (off) to 1000000");
+		return 0;
+	case O_ICMP_HANDSHAKE_TIMEOUT:
+		if (parse_seconds_ms(v, RULE_SINGLE_HANDSHAKE_MAX_MS, &so->handshake_timeout_ms) ||
+		    !so->handshake_timeout_ms)
+			return bad_value(err, errlen, d, v, "seconds greater than 0, at most 3600");
+		return 0;
+	default:
+		break;
+	}
+	snprintf(err, errlen, "internal: unhandled option");
+	return -EINVAL;
+}
+
 /* Applies one option. v is its argument (or NULL). */
 static int opt_apply(const struct opt_def *d, const char *v, struct global_opts *g, struct rule_opts *ro,
 		     char *err, size_t errlen)
@@ -491,6 +527,7 @@ static int opt_apply(const struct opt_def *d, const char *v, struct global_opts 
 	case O_IDLE_TIMEOUT:
 		if (parse_seconds_ms(v, ARGS_MAX_SECONDS_MS, &ro->idle_timeout_ms))
 			return bad_value(err, errlen, d, v, "seconds (0 = off)");
+		ro->idle_timeout_set = true;
 		return 0;
 	case O_MAX_CONNS:
 		if (set_uint32(v, 1, 10000000, &ro->max_conns))
@@ -542,6 +579,11 @@ static int opt_apply(const struct opt_def *d, const char *v, struct global_opts 
 		return 0;
 	case O_TRANSPARENT: ro->transparent = true; return 0;
 	case O_TPROXY: ro->tproxy = true; return 0;
+	case O_SINGLE_CLIENT:
+	case O_ON_TIMEOUT:
+	case O_ICMP_SYNC_PPS:
+	case O_ICMP_HANDSHAKE_TIMEOUT:
+		return single_opt_apply(d, v, &ro->single, err, errlen);
 	default:
 		return kcp_opt_apply(d, v, &ro->kcp, err, errlen);
 	}
@@ -683,12 +725,21 @@ static void rule_canon(struct rule *r)
 			 k->streambuf + k->smuxbuf, k->max_streams, k->crypt, k->key, k->nocomp, k->ds, k->ps, k->smuxver, k->max_skew_s,
 			 k->rekey_time_ms, (unsigned long long)k->rekey_packets);
 	}
+	if (o->single.on) {
+		size_t used = strlen(r->canon);
+
+		snprintf(r->canon + used, sizeof(r->canon) - used, " single=%d/%u/%u", o->single.on_timeout_exit,
+			 o->single.sync_pps, o->single.handshake_timeout_ms);
+	}
 }
 
 static bool schemes_pair(enum ep_scheme l, enum ep_scheme t)
 {
 	if (l == EP_FD)
 		return t == EP_UDP || t == EP_TCP;
+	/* the two ends of the ICMP tunnel; ICMP to ICMP (a relay hop) has no rule form */
+	if (l == EP_ICMP || t == EP_ICMP)
+		return (l == EP_UDP && t == EP_ICMP) || (l == EP_ICMP && t == EP_UDP);
 	return l == t ? l != EP_KCP : (l == EP_TCP && t == EP_KCP) || (l == EP_KCP && t == EP_TCP);
 }
 
@@ -799,6 +850,68 @@ static int kcp_opts_finish(struct rule *r, char *err, size_t errlen)
 	return 0;
 }
 
+/* The multi-client udp:// options a single-client rule has no use for. */
+static bool udp_session_opts_touched(const struct rule_opts *o)
+{
+	struct rule_opts d;
+
+	rule_opts_default(&d);
+	return o->udp_timeout_ms != d.udp_timeout_ms || o->max_sessions != d.max_sessions || o->hash_size != d.hash_size;
+}
+
+/*
+ * Single-client rules (spec/pkthere.md §2): udp:// to udp:// with --single-client, or a
+ * tunnel end (udp:// to icmp://, icmp:// to udp://). Checks their options and fills in
+ * pkthere's defaults: idle timeout 10 s, handshake timeout = the idle timeout (at most
+ * 3600 s; 10 s when the idle timeout is off).
+ */
+static int single_opts_finish(struct rule *r, char *err, size_t errlen)
+{
+	struct rule_opts *o = &r->o;
+	struct single_rule_opts *so = &o->single;
+	bool icmp = r->listen.scheme == EP_ICMP || r->target.scheme == EP_ICMP;
+
+	if (icmp)
+		so->on = true;
+	if (!so->on) {
+		if (so->on_timeout_exit || so->sync_pps || so->handshake_timeout_ms) {
+			snprintf(err, errlen, "--on-timeout, --icmp-sync-pps and --icmp-handshake-timeout are for single-client "
+				 "rules (--single-client, or an icmp:// endpoint)");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (!icmp && (r->listen.scheme != EP_UDP || r->target.scheme != EP_UDP)) {
+		snprintf(err, errlen, "--single-client is for udp:// to udp:// rules (an icmp:// endpoint implies it)");
+		return -EINVAL;
+	}
+	if (so->sync_pps && r->target.scheme != EP_ICMP) {
+		snprintf(err, errlen, "--icmp-sync-pps is for rules with an icmp:// target (the tunnel's client end)");
+		return -EINVAL;
+	}
+	if (so->handshake_timeout_ms && !icmp) {
+		snprintf(err, errlen, "--icmp-handshake-timeout is for rules with an icmp:// endpoint");
+		return -EINVAL;
+	}
+	if (o->transparent || o->tproxy || o->base_addr || o->no_splice) {
+		snprintf(err, errlen, "%s is not for single-client rules", o->transparent ? "--transparent" :
+			 o->tproxy ? "--tproxy" : o->base_addr ? "--base-addr" : "--no-splice");
+		return -EINVAL;
+	}
+	if (udp_session_opts_touched(o)) {
+		snprintf(err, errlen, "--udp-timeout, --max-sessions and --hash-size are for multi-client udp:// rules; "
+			 "a single-client rule lets its client go after --idle-timeout");
+		return -EINVAL;
+	}
+	if (!o->idle_timeout_set)
+		o->idle_timeout_ms = RULE_SINGLE_TIMEOUT_MS;
+	if (!so->handshake_timeout_ms)
+		so->handshake_timeout_ms = !o->idle_timeout_ms ? RULE_SINGLE_TIMEOUT_MS :
+					   o->idle_timeout_ms < RULE_SINGLE_HANDSHAKE_MAX_MS ? o->idle_timeout_ms :
+					   RULE_SINGLE_HANDSHAKE_MAX_MS;
+	return 0;
+}
+
 int rule_build(enum args_dialect dia, const char *listen, const char *target, const struct rule_opts *ro,
 	       struct rule **out, char *err, size_t errlen)
 {
@@ -828,7 +941,7 @@ int rule_build(enum args_dialect dia, const char *listen, const char *target, co
 	}
 	if (!rc && !schemes_pair(r->listen.scheme, r->target.scheme)) {
 		snprintf(err, errlen, "cannot forward %s:// to %s:// in \"%s %s\": use tcp:// to tcp://, udp:// to udp://, "
-			 "tcp:// to kcp:// or kcp:// to tcp:// (fd:// to udp:// or tcp://)", endpoint_scheme_name(r->listen.scheme),
+			 "tcp:// to kcp:// or kcp:// to tcp:// (fd:// to udp:// or tcp://; udp:// to icmp:// or icmp:// to udp://)", endpoint_scheme_name(r->listen.scheme),
 			 endpoint_scheme_name(r->target.scheme), listen, target);
 		rc = -EINVAL;
 	}
@@ -843,6 +956,8 @@ int rule_build(enum args_dialect dia, const char *listen, const char *target, co
 	r->o = *ro;
 	if (!rc)
 		rc = kcp_opts_finish(r, err, errlen);
+	if (!rc)
+		rc = single_opts_finish(r, err, errlen);
 	if (rc) {
 		free(r);
 		return rc;
@@ -860,6 +975,12 @@ int rule_resolve(struct rule *r, char *err, size_t errlen)
 
 	if (!rc)
 		rc = endpoint_resolve(&r->target, 0, err, errlen);
+	/* the limit depends on the families, known only now (pkthere checks it after DNS too) */
+	if (!rc && rule_single(r) && r->o.max_datagram > rule_single_max_datagram(r)) {
+		snprintf(err, errlen, "%s: --max-datagram %u is more than the largest datagram this rule can carry (%u)",
+			 r->desc, r->o.max_datagram, rule_single_max_datagram(r));
+		rc = -EINVAL;
+	}
 	return rc;
 }
 

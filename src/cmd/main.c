@@ -21,6 +21,7 @@
 #include "cmd/args.h"
 #include "cmd/pk_args.h"
 #include "cmd/pk_main.h"
+#include "cmd/single_rule.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/util.h"
@@ -42,6 +43,8 @@ static const char usage_ferry[] =
 "       ferry [options] udp://LISTEN_HOST:PORT udp://TARGET_HOST:PORT\n"
 "       ferry [options] tcp://LISTEN_HOST:PORT kcp://SERVER:PORT --psk-file KEY   (KCP tunnel client)\n"
 "       ferry [options] kcp://LISTEN_HOST:PORT tcp://TARGET_HOST:PORT --psk-file KEY (KCP tunnel server)\n"
+"       ferry [options] udp://LISTEN_HOST:PORT icmp://SERVER[:ID[:REPLY_ID]]   (ICMP tunnel client)\n"
+"       ferry [options] icmp://LISTEN_HOST[:ID[:REPLY_ID]] udp://TARGET_HOST:PORT (ICMP tunnel server)\n"
 "       ferry [options] -c FILE        (one rule per line: LISTEN TARGET [rule options])\n"
 "       ferry [options] --systemd TARGET...   (socket activation: one target per inherited socket)\n"
 "       ferry [options] fd://NAME udp://TARGET_HOST:PORT   (the inherited sockets named NAME)\n"
@@ -96,6 +99,14 @@ static const char usage_ferry[] =
 "      --max-sessions N     sessions per rule; then the least recently active goes (65536)\n"
 "  -H, --hash-size N        initial session hash buckets (default: grows as needed)\n"
 "      --max-datagram BYTES drop (and count) larger datagrams (default: none are too big)\n"
+"\n"
+"Single-client rules (udp:// to udp:// with --single-client; every rule with an icmp:// endpoint):\n"
+"      --single-client      lock to the first client; the next one locks after --idle-timeout\n"
+"                           (default 10 s on these rules, 0 = never)\n"
+"      --on-timeout drop|exit  when the client idles out: let the next lock (default), or end ferry (status 0)\n"
+"      --icmp-sync-pps N    icmp:// target: cadence frames per second for unsolicited replies (default 0)\n"
+"      --icmp-handshake-timeout S  ICMP tunnel handshake limit (default: the idle timeout, at most 3600)\n"
+"      --max-payload BYTES  = --max-datagram (default: the largest datagram the rule can carry)\n"
 "\n"
 "Transparent forwarding (tcp:// and udp:// rules; needs CAP_NET_ADMIN and policy routing, see the manual):\n"
 "      --transparent        the target sees the client's own address (IP_TRANSPARENT upstream)\n"
@@ -180,7 +191,8 @@ static int start_failed(int err, const char *msg)
  */
 static unsigned rule_worker_count(const struct ferry *f, const struct rule *r)
 {
-	return r->listen.scheme == EP_FD && rule_datagram(r) ? 1 : f->nworkers;
+	/* a single-client rule runs on its own pair thread: one set of counters (unused) */
+	return rule_single(r) || (r->listen.scheme == EP_FD && rule_datagram(r)) ? 1 : f->nworkers;
 }
 
 static int rule_prepare(struct ferry *f, struct rule *r, char *err, size_t errlen)
@@ -412,6 +424,8 @@ static int rule_open(struct ferry *f, struct rule *r, int *fds, int bind_tries, 
 {
 	int rc;
 
+	if (rule_single(r))
+		return single_rule_open(r, err, errlen);
 	if (r->listen.scheme == EP_FD)
 		return rule_dup_inherited(r, fds, err, errlen);
 	if (rule_adopt_stored(f, r, fds))
@@ -428,8 +442,24 @@ static int rule_open(struct ferry *f, struct rule *r, int *fds, int bind_tries, 
 	return rc;
 }
 
+/* --on-timeout exit: the rule's client idled out, and ferry ends as after SIGTERM (status 0). */
+static void on_single_exit(struct single_rule *sr)
+{
+	log_info("%s: idle timeout with --on-timeout exit: shutting down", sr->rule->desc);
+	loop_stop(sr->loop);
+}
+
 static void rule_dispatch(struct ferry *f, struct rule *r, int *fds)
 {
+	if (rule_single(r)) {
+		int rc = single_rule_start(r, f->loop, on_single_exit);
+
+		if (rc) {
+			log_error("%s: cannot start: %s", r->desc, strerror(-rc));
+			single_rule_stop(r);
+		}
+		return;
+	}
 	for (unsigned w = 0; w < r->nworkers; w++) {
 		struct worker_cmd *c = calloc(1, sizeof(*c));
 
@@ -449,6 +479,11 @@ static void rule_dispatch(struct ferry *f, struct rule *r, int *fds)
 
 static void rule_retire(struct ferry *f, struct rule *r)
 {
+	if (rule_single(r)) {
+		single_rule_stop(r);
+		log_info("%s: removed; its client is let go", r->desc);
+		return;
+	}
 	for (unsigned w = 0; w < f->nworkers; w++) {
 		struct worker_cmd *c = calloc(1, sizeof(*c));
 
@@ -466,17 +501,31 @@ static void rule_retire(struct ferry *f, struct rule *r)
 
 /* ---- stats ---- */
 
-/* One rule's counters as a JSON object; UDP rules count sessions and datagrams. */
+/* A single-client rule's counters live in its relay, every other rule's in the workers. */
+static void rule_counters(const struct rule *r, struct rule_stats *s)
+{
+	if (rule_single(r))
+		single_rule_stats(r, s);
+	else
+		rule_stats_sum(r, s);
+}
+
+/* One rule's counters as a JSON object; UDP rules count sessions and datagrams, single-client
+ * rules say whether (and to whom) they are locked. */
 static void stats_rule(FILE *out, const struct rule *r)
 {
 	struct rule_stats s;
 	char l[EP_TEXT_MAX], t[EP_TEXT_MAX];
 
-	rule_stats_sum(r, &s);
+	rule_counters(r, &s);
 	endpoint_format(&r->listen, l, sizeof(l));
 	endpoint_format(&r->target, t, sizeof(t));
 	fprintf(out, "{\"rule\":%u,\"listen\":\"%s\",\"target\":\"%s\",", r->id, l, t);
-	if (rule_datagram(r))
+	if (rule_single(r)) {
+		single_rule_stats_json(out, r);
+		fprintf(out, "\"dgrams_up\":%llu,\"dgrams_down\":%llu,", (unsigned long long)s.dgrams_up,
+			(unsigned long long)s.dgrams_down);
+	} else if (rule_datagram(r))
 		fprintf(out, "\"sessions\":%llu,\"active\":%llu,\"expired\":%llu,\"evicted\":%llu,"
 			"\"dgrams_up\":%llu,\"dgrams_down\":%llu,", (unsigned long long)s.accepted,
 			(unsigned long long)(s.accepted - s.closed), (unsigned long long)s.sess_expired,
@@ -542,7 +591,7 @@ static void status_text(const struct ferry *f, char *buf, size_t len)
 	for (size_t i = 0; i < f->nrules; i++) {
 		struct rule_stats s;
 
-		rule_stats_sum(f->rules[i], &s);
+		rule_counters(f->rules[i], &s);
 		dgrams += s.dgrams_up + s.dgrams_down;
 		active += s.accepted - s.closed;
 		for (int d = 0; d < DROP__COUNT; d++)
@@ -959,6 +1008,8 @@ int main(int argc, char **argv)
 	if (rc)
 		log_error("control loop: %s", strerror(-rc));
 	shutdown_workers(&f);
+	for (size_t i = 0; i < f.nrules; i++)
+		single_rule_stop(f.rules[i]);
 	free(f.workers);
 	rules_free(f.rules, f.nrules);
 	systemd_socks_free(&f.socks);

@@ -18,9 +18,10 @@ static const struct {
 	{ "udp", EP_UDP },
 	{ "kcp", EP_KCP },
 	{ "fd", EP_FD },
+	{ "icmp", EP_ICMP },
 };
 
-#define SCHEMES_ACCEPTED "tcp://, udp://, kcp:// or fd://NAME"
+#define SCHEMES_ACCEPTED "tcp://, udp://, kcp://, icmp:// or fd://NAME"
 
 const char *endpoint_scheme_name(enum ep_scheme s)
 {
@@ -64,6 +65,40 @@ static int host_too_long(const char *word, char *err, size_t errlen)
 	return -EINVAL;
 }
 
+/*
+ * Checks the host part of word: an IPv6 literal (as written inside brackets, zone index
+ * allowed) or a name / IPv4 address. The caller has checked that it is not empty.
+ */
+static int check_host(const char *word, const char *host, size_t hlen, bool bracketed, char *err, size_t errlen)
+{
+	if (hlen >= EP_HOST_MAX)
+		return host_too_long(word, err, errlen);
+	if (bracketed) {
+		struct in6_addr a6;
+		char tmp[EP_HOST_MAX];
+		char *pct;
+
+		memcpy(tmp, host, hlen);
+		tmp[hlen] = '\0';
+		pct = strchr(tmp, '%');	/* zone index: fe80::1%eth0 */
+		if (pct)
+			*pct = '\0';
+		if (inet_pton(AF_INET6, tmp, &a6) != 1) {
+			snprintf(err, errlen, "bad endpoint \"%s\": \"%.*s\" is not an IPv6 address", word,
+				 (int)hlen, host);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	for (size_t i = 0; i < hlen; i++) {
+		if (!host_char_ok(host[i])) {
+			snprintf(err, errlen, "bad endpoint \"%s\": bad character in host name", word);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 /* "host:port" / "[v6]:port" -> host, port. Errors name the whole word as the user wrote it. */
 static int parse_hostport(const char *word, const char *hp, struct endpoint *ep, char *err, size_t errlen)
 {
@@ -74,32 +109,13 @@ static int parse_hostport(const char *word, const char *hp, struct endpoint *ep,
 	if (hp[0] == '[') {
 		const char *close = strchr(hp, ']');
 
-		if (!close || close[1] != ':') {
+		if (!close || close[1] != ':' || close == hp + 1) {
 			snprintf(err, errlen, "bad endpoint \"%s\": expected [IPv6 address]:port", word);
 			return -EINVAL;
 		}
 		host = hp + 1;
 		hlen = (size_t)(close - host);
 		colon = close + 1;
-		struct in6_addr a6;
-		char tmp[EP_HOST_MAX];
-
-		if (hlen >= sizeof(tmp))
-			return host_too_long(word, err, errlen);
-		if (hlen == 0) {
-			snprintf(err, errlen, "bad endpoint \"%s\": expected [IPv6 address]:port", word);
-			return -EINVAL;
-		}
-		memcpy(tmp, host, hlen);
-		tmp[hlen] = '\0';
-		char *pct = strchr(tmp, '%');	/* zone index: fe80::1%eth0 */
-		if (pct)
-			*pct = '\0';
-		if (inet_pton(AF_INET6, tmp, &a6) != 1) {
-			snprintf(err, errlen, "bad endpoint \"%s\": \"%.*s\" is not an IPv6 address", word,
-				 (int)hlen, host);
-			return -EINVAL;
-		}
 	} else {
 		colon = strrchr(hp, ':');
 		if (!colon) {
@@ -116,21 +132,111 @@ static int parse_hostport(const char *word, const char *hp, struct endpoint *ep,
 			snprintf(err, errlen, "bad endpoint \"%s\": missing host (use 0.0.0.0 or [::] for any)", word);
 			return -EINVAL;
 		}
-		for (size_t i = 0; i < hlen; i++) {
-			if (!host_char_ok(hp[i])) {
-				snprintf(err, errlen, "bad endpoint \"%s\": bad character in host name", word);
-				return -EINVAL;
-			}
-		}
 	}
-	if (hlen >= sizeof(ep->host))
-		return host_too_long(word, err, errlen);
+	rc = check_host(word, host, hlen, hp[0] == '[', err, errlen);
+	if (rc)
+		return rc;
 	rc = parse_port(colon + 1, &ep->port);
 	if (rc) {
 		snprintf(err, errlen, "bad port \"%s\" in \"%s\": expected a number from 1 to 65535", colon + 1,
 			 word);
 		return -EINVAL;
 	}
+	memcpy(ep->host, host, hlen);
+	ep->host[hlen] = '\0';
+	return 0;
+}
+
+/* An echo ID: decimal, 0 to 65535 (unlike a port, 0 is a value: "dynamic"). */
+static int parse_echo_id(const char *s, size_t len, uint16_t *out)
+{
+	unsigned long v = 0;
+
+	if (len == 0 || len > 5)
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -EINVAL;
+		v = v * 10 + (unsigned long)(s[i] - '0');
+	}
+	if (v > 65535)
+		return -ERANGE;
+	*out = (uint16_t)v;
+	return 0;
+}
+
+#define ICMP_FORM "icmp://HOST[:ID[:REPLY_ID]]"
+
+/* ":ID[:REPLY_ID]" or "" after an icmp:// host (spec/pkthere.md §1.2: IDs are decimal u16). */
+static int parse_icmp_ids(const char *word, const char *ids, struct endpoint *ep, char *err, size_t errlen)
+{
+	const char *reply;
+	size_t idlen;
+	uint16_t rid;
+
+	if (!*ids)
+		return 0;
+	if (*ids != ':') {
+		snprintf(err, errlen, "bad endpoint \"%s\": expected " ICMP_FORM, word);
+		return -EINVAL;
+	}
+	ids++;
+	reply = strchr(ids, ':');
+	idlen = reply ? (size_t)(reply - ids) : strlen(ids);
+	if (parse_echo_id(ids, idlen, &ep->port)) {
+		snprintf(err, errlen, "bad echo ID \"%.*s\" in \"%s\": expected a number from 0 to 65535 (0 = dynamic)",
+			 (int)idlen, ids, word);
+		return -EINVAL;
+	}
+	if (!reply)
+		return 0;
+	if (parse_echo_id(reply + 1, strlen(reply + 1), &rid)) {
+		snprintf(err, errlen, "bad reply ID \"%s\" in \"%s\": expected a number from 0 to 65535 (" ICMP_FORM ")",
+			 reply + 1, word);
+		return -EINVAL;
+	}
+	ep->reply_id = rid;
+	return 0;
+}
+
+/* "icmp://host", "icmp://host:id", "icmp://host:id:reply_id", IPv6 in brackets. */
+static int parse_icmp(const char *word, const char *hp, struct endpoint *ep, char *err, size_t errlen)
+{
+	const char *host = hp, *ids;
+	size_t hlen;
+	int rc;
+
+	if (hp[0] == '[') {
+		const char *close = strchr(hp, ']');
+
+		if (!close || close == hp + 1) {
+			snprintf(err, errlen, "bad endpoint \"%s\": expected icmp://[IPv6 address][:ID[:REPLY_ID]]", word);
+			return -EINVAL;
+		}
+		host = hp + 1;
+		hlen = (size_t)(close - host);
+		ids = close + 1;
+	} else {
+		const char *colon = strchr(hp, ':');
+
+		/* more than host:id:reply_id, or "::", can only be an IPv6 address */
+		if (strstr(hp, "::") || (colon && (colon = strchr(colon + 1, ':')) && strchr(colon + 1, ':'))) {
+			snprintf(err, errlen, "bad endpoint \"%s\": an IPv6 address needs brackets, e.g. icmp://[::1]:7000",
+				 word);
+			return -EINVAL;
+		}
+		hlen = strcspn(hp, ":");
+		ids = hp + hlen;
+		if (hlen == 0) {
+			snprintf(err, errlen, "bad endpoint \"%s\": missing host (use 0.0.0.0 or [::] for any)", word);
+			return -EINVAL;
+		}
+	}
+	rc = check_host(word, host, hlen, hp[0] == '[', err, errlen);
+	if (!rc)
+		rc = parse_icmp_ids(word, ids, ep, err, errlen);
+	if (rc)
+		return rc;
 	memcpy(ep->host, host, hlen);
 	ep->host[hlen] = '\0';
 	return 0;
@@ -182,6 +288,7 @@ static void endpoint_init(struct endpoint *ep, enum ep_scheme scheme)
 	ep->scheme = scheme;
 	ep->fd_num = -1;
 	ep->fd = -1;
+	ep->reply_id = -1;
 }
 
 int endpoint_parse_bare(const char *text, enum ep_scheme scheme, struct endpoint *ep, char *err, size_t errlen)
@@ -207,6 +314,8 @@ int endpoint_parse(const char *text, struct endpoint *ep, char *err, size_t errl
 			ep->scheme = schemes[i].scheme;
 			if (ep->scheme == EP_FD)
 				return parse_fd(text, sep + 3, ep, err, errlen);
+			if (ep->scheme == EP_ICMP)
+				return parse_icmp(text, sep + 3, ep, err, errlen);
 			return parse_hostport(text, sep + 3, ep, err, errlen);
 		}
 	}
@@ -230,7 +339,8 @@ int endpoint_resolve(struct endpoint *ep, int passive, char *err, size_t errlen)
 		hints.ai_flags |= AI_PASSIVE;
 	if (!strcmp(host, "*"))
 		host = NULL;
-	snprintf(port, sizeof(port), "%u", ep->port);
+	/* an icmp:// endpoint's number is an echo ID, not a port: its addresses carry none */
+	snprintf(port, sizeof(port), "%u", ep->scheme == EP_ICMP ? 0 : ep->port);
 	rc = getaddrinfo(host, port, &hints, &res);
 	if (rc) {
 		endpoint_format(ep, text, sizeof(text));
@@ -255,11 +365,16 @@ void endpoint_format(const struct endpoint *ep, char *buf, size_t len)
 {
 	const char *fmt = strchr(ep->host, ':') ? "%s://[%s]:%u" : "%s://%s:%u";
 
+	size_t n;
+
 	if (ep->scheme == EP_FD) {
 		snprintf(buf, len, "fd://%s", ep->host);
 		return;
 	}
 	snprintf(buf, len, fmt, endpoint_scheme_name(ep->scheme), ep->host, ep->port);
+	n = strlen(buf);
+	if (ep->scheme == EP_ICMP && ep->reply_id >= 0 && n < len)
+		snprintf(buf + n, len - n, ":%d", (int)ep->reply_id);
 }
 
 socklen_t sockaddr_len(const struct sockaddr *sa)

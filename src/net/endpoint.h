@@ -20,6 +20,7 @@ enum ep_scheme {
 	EP_UDP,
 	EP_KCP,		/* TCP streams over KCP over UDP (spec/kcp.md) */
 	EP_FD,		/* listen only: an inherited socket, fd://NAME or fd://N (spec/systemd.md §2) */
+	EP_ICMP,	/* the ICMP echo tunnel of pkthere (spec/pkthere.md §3): icmp://HOST[:ID[:REPLY_ID]] */
 };
 
 struct endpoint {
@@ -37,11 +38,19 @@ struct endpoint {
 	int fd_num;
 	int fd;
 	int fd_type;
+	/*
+	 * icmp:// only. port holds the echo ID (0 = dynamic: a listener learns the first peer's,
+	 * a target uses its ping socket's); reply_id is REPLY_ID, or -1 when not given. As a
+	 * listener REPLY_ID is the ID the client is told to send replies to (pkthere's
+	 * --here-reply-id), as a target the local ID announced to the peer (--there-reply-id).
+	 */
+	int32_t reply_id;
 };
 
 /*
- * Parses "tcp://host:port" (IPv6 literal in brackets), or "fd://NAME" / "fd://N". On error returns -EINVAL and
- * writes one line into err naming the bad word and what is accepted.
+ * Parses "tcp://host:port" (IPv6 literal in brackets), "fd://NAME" / "fd://N", or
+ * "icmp://host[:id[:reply_id]]". On error returns -EINVAL and writes one line into err
+ * naming the bad word and what is accepted.
  */
 int endpoint_parse(const char *text, struct endpoint *ep, char *err, size_t errlen);
 /* Parses "host:port" with the scheme given (portfwd's argument style). */
@@ -49,7 +58,8 @@ int endpoint_parse_bare(const char *text, enum ep_scheme scheme, struct endpoint
 /* Resolves ep->host into ep->addrs; passive = for bind (wildcard allowed). An fd://
  * endpoint has nothing to resolve: its address comes from the inherited socket. */
 int endpoint_resolve(struct endpoint *ep, int passive, char *err, size_t errlen);
-/* "tcp://host:port" as the user wrote it (canonical brackets); "fd://NAME". */
+/* "tcp://host:port" as the user wrote it (canonical brackets); "fd://NAME";
+ * "icmp://host:id" with ":reply_id" when one was given. */
 void endpoint_format(const struct endpoint *ep, char *buf, size_t len);
 /* "1.2.3.4:80" or "[::1]:80". */
 void sockaddr_format(const struct sockaddr *sa, char *buf, size_t len);

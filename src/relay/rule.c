@@ -1,5 +1,6 @@
 /* Rule lifetime and counters; see rule.h. Parsing lives in cmd/args.c. */
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,6 +39,17 @@ void rule_opts_default(struct rule_opts *o)
 	o->kcp.nodelay = o->kcp.interval = o->kcp.resend = o->kcp.nc = -1;
 	o->kcp.ds = o->kcp.ps = -1;
 	o->kcp.max_skew_s = 300;
+}
+
+uint32_t rule_single_max_datagram(const struct rule *r)
+{
+	bool icmp = r->listen.scheme == EP_ICMP || r->target.scheme == EP_ICMP;
+	bool v4 = r->listen.addrs[0].ss_family == AF_INET || r->target.addrs[0].ss_family == AF_INET;
+
+	/* one IPv4 side makes the tunnel's limit the IPv4 one, as in pkthere */
+	if (v4)
+		return icmp ? RULE_MAX_DATAGRAM_ICMP_V4 : RULE_MAX_DATAGRAM_V4;
+	return icmp ? RULE_MAX_DATAGRAM_ICMP_V6 : RULE_MAX_DATAGRAM_V6;
 }
 
 int rule_alloc_stats(struct rule *r, unsigned nworkers)

@@ -23,6 +23,12 @@
 /* The largest UDP payload over IPv4 (65535 - 8 - 20); IPv6 allows 65527. */
 #define RULE_MAX_DATAGRAM_V4 65507
 #define RULE_MAX_DATAGRAM_V6 65527
+/* Through the ICMP tunnel, 11 bytes less: the largest data shim (spec/pkthere.md §1.3). */
+#define RULE_MAX_DATAGRAM_ICMP_V4 65496
+#define RULE_MAX_DATAGRAM_ICMP_V6 65516
+/* Single-client rules: pkthere's --timeout-secs default; its handshake timeout limit. */
+#define RULE_SINGLE_TIMEOUT_MS 10000
+#define RULE_SINGLE_HANDSHAKE_MAX_MS 3600000
 
 /*
  * kcp:// options (spec/kcp.md §1.13, §2.8, §3.12). Zero means "the profile's default",
@@ -60,9 +66,21 @@ struct kcp_opts {
 	uint64_t rekey_packets;
 };
 
+/*
+ * Single-client rules (spec/pkthere.md §2): udp:// to udp:// with --single-client, and every
+ * rule with an icmp:// endpoint (rule_build sets on). They time out with --idle-timeout.
+ */
+struct single_rule_opts {
+	bool on;
+	bool on_timeout_exit;		/* --on-timeout exit: ferry exits 0 when the client idles out */
+	uint32_t sync_pps;		/* --icmp-sync-pps; 0 = off */
+	uint32_t handshake_timeout_ms;	/* --icmp-handshake-timeout; 0 = from the idle timeout */
+};
+
 struct rule_opts {
 	uint32_t connect_timeout_ms;
 	uint32_t idle_timeout_ms;	/* 0 = off */
+	bool idle_timeout_set;	/* given: single-client rules have a default of their own */
 	uint32_t max_conns;
 	bool base_addr;
 	bool no_splice;
@@ -75,6 +93,7 @@ struct rule_opts {
 	bool transparent;	/* upstream leg from the client's own address (IP_TRANSPARENT, spec/systemd.md §4) */
 	bool tproxy;		/* listener takes nft-TPROXY'd traffic; replies from the original destination (§5) */
 	struct kcp_opts kcp;
+	struct single_rule_opts single;
 };
 
 enum rule_drop {
@@ -112,6 +131,8 @@ struct rule_stats {
 	uint64_t drops[DROP__COUNT];
 } __attribute__((aligned(64)));
 
+struct single_rule;
+
 struct rule {
 	unsigned id;
 	char canon[1024];	/* normalized text; equal text = same rule across reloads */
@@ -122,6 +143,7 @@ struct rule {
 	int refs;		/* atomic: the rule set + every worker listener holding it */
 	unsigned nworkers;
 	struct rule_stats *stats;	/* [nworkers] */
+	struct single_rule *single;	/* a running single-client rule's relay (cmd/single_rule.c), or NULL */
 };
 
 extern const char *const rule_drop_names[DROP__COUNT];
@@ -133,7 +155,15 @@ static inline bool rule_datagram(const struct rule *r)
 	return r->listen.scheme == EP_UDP || (r->listen.scheme == EP_FD && r->target.scheme == EP_UDP);
 }
 
+/* A single-client rule runs on relay/single.c's pair thread, not on the workers. */
+static inline bool rule_single(const struct rule *r)
+{
+	return r->o.single.on;
+}
+
 void rule_opts_default(struct rule_opts *o);
+/* The largest datagram a resolved single-client rule can carry (its protocols and families). */
+uint32_t rule_single_max_datagram(const struct rule *r);
 int rule_alloc_stats(struct rule *r, unsigned nworkers);
 void rule_ref(struct rule *r);
 void rule_unref(struct rule *r);

@@ -28,9 +28,11 @@ static void check_round_trip(const struct endpoint *ep)
 	char text[EP_TEXT_MAX], err[EP_ERR_MAX];
 	int rc;
 
-	/* fd://NAME names an inherited socket: no port */
-	if (!ep->host[0] || (ep->port == 0) != (ep->scheme == EP_FD) ||
-	    !strcmp(endpoint_scheme_name(ep->scheme), "?"))
+	/* fd://NAME names an inherited socket: no port; an icmp:// echo ID may be 0 (dynamic) */
+	if (!ep->host[0] || (ep->port == 0 && ep->scheme != EP_FD && ep->scheme != EP_ICMP) ||
+	    (ep->port != 0 && ep->scheme == EP_FD) || !strcmp(endpoint_scheme_name(ep->scheme), "?"))
+		abort();
+	if (ep->reply_id < -1 || ep->reply_id > 65535 || (ep->reply_id >= 0 && ep->scheme != EP_ICMP))
 		abort();
 	endpoint_format(ep, text, sizeof(text));
 	if (strlen(text) >= sizeof(text) - 1) {
@@ -38,7 +40,8 @@ static void check_round_trip(const struct endpoint *ep)
 		abort();
 	}
 	rc = endpoint_parse(text, &again, err, sizeof(err));
-	if (rc || strcmp(again.host, ep->host) || again.port != ep->port || again.scheme != ep->scheme) {
+	if (rc || strcmp(again.host, ep->host) || again.port != ep->port || again.scheme != ep->scheme ||
+	    again.reply_id != ep->reply_id) {
 		fprintf(stderr, "round trip: \"%s\" -> rc %d host \"%s\" port %u (%s), was host \"%s\" port %u\n",
 			text, rc, again.host, again.port, rc ? err : "", ep->host, ep->port);
 		abort();

@@ -76,6 +76,10 @@ static void describe(const struct global_opts *g, const struct rule_opts *ro, co
 	if (ro->max_sessions != d.max_sessions) ADD(" ms=%u", ro->max_sessions);
 	if (ro->hash_size != d.hash_size) ADD(" hs=%u", ro->hash_size);
 	if (ro->max_datagram != d.max_datagram) ADD(" md=%u", ro->max_datagram);
+	if (ro->single.on) ADD(" single");
+	if (ro->single.on_timeout_exit) ADD(" on-timeout=exit");
+	if (ro->single.sync_pps) ADD(" sync-pps=%u", ro->single.sync_pps);
+	if (ro->single.handshake_timeout_ms) ADD(" hst=%u", ro->single.handshake_timeout_ms);
 	for (int i = 0; i < res->npos; i++)
 		ADD(" [%s]", res->pos[i]);
 	if (n && out[0] == ' ')
@@ -211,6 +215,19 @@ static const struct args_case ferry_cases[] = {
 	{ "--hash-size 16777217", "bad value \"16777217\" for --hash-size", -EINVAL },
 	{ "--max-datagram 65528", "bad value \"65528\" for --max-datagram: expected bytes from 1 to 65527", -EINVAL },
 	{ "-t", "option \"-t\" needs a value", -EINVAL },
+	/* single-client rules (spec/pkthere.md §1.3 under ferry's names) */
+	{ "--single-client --on-timeout exit", "single on-timeout=exit", 0 },
+	{ "--on-timeout exit --on-timeout drop", "", 0 },
+	{ "--icmp-sync-pps 20 --icmp-handshake-timeout 2.5", "sync-pps=20 hst=2500", 0 },
+	{ "--icmp-sync-pps 0 --icmp-handshake-timeout 3600", "hst=3600000", 0 },
+	{ "--max-payload 1400", "md=1400", 0 },
+	{ "--on-timeout Exit", "bad value \"Exit\" for --on-timeout: expected drop or exit", -EINVAL },
+	{ "--on-timeout", "option \"--on-timeout\" needs a value", -EINVAL },
+	{ "--single-client=1", "option \"--single-client\" takes no value", -EINVAL },
+	{ "--icmp-sync-pps 1000001", "bad value \"1000001\" for --icmp-sync-pps", -EINVAL },
+	{ "--icmp-handshake-timeout 3600.001", "bad value \"3600.001\" for --icmp-handshake-timeout: expected seconds greater than 0, at most 3600", -EINVAL },
+	{ "--icmp-handshake-timeout 0", "bad value \"0\" for --icmp-handshake-timeout", -EINVAL },
+	{ "--max-payload 65528", "bad value \"65528\" for --max-payload: expected bytes from 1 to 65527", -EINVAL },
 };
 
 static void test_args_parse_ferry_dialect(void)
@@ -279,6 +296,7 @@ static const struct args_case rule_line_cases[] = {
 	{ "--workers 2", "option --workers is not allowed in a rule line", -EINVAL },
 	{ "-h", "option --help is not allowed in a rule line", -EINVAL },
 	{ "udp://a:1 udp://b:2 -t 10 --max-sessions 5", "ut=10000 ms=5 [udp://a:1] [udp://b:2]", 0 },
+	{ "udp://a:1 icmp://b:7 --icmp-sync-pps 5 --on-timeout exit", "on-timeout=exit sync-pps=5 [udp://a:1] [icmp://b:7]", 0 },
 };
 
 static void test_args_parse_rejects_global_options_in_a_rule_line(void)
@@ -727,6 +745,238 @@ static void test_kcptcp_dialects_map_portfwd_letters(void)
 	}
 }
 
+/* ---- single-client rules and the ICMP tunnel ---- */
+
+static struct rule *build_line(const char *l, const char *t, const char *opts, char *err)
+{
+	return build_kcp(ARGS_FERRY, l, t, opts, err);	/* (any rule: args_parse then rule_build) */
+}
+
+static void test_single_client_rules_take_pkthere_defaults(void)
+{
+	static const struct {
+		const char *l, *t, *opts;
+		uint32_t idle_ms, handshake_ms;
+		int exit;
+	} cases[] = {
+		{ "udp://0.0.0.0:5000", "icmp://10.0.0.2:7000", "", 10000, 10000, 0 },
+		{ "icmp://0.0.0.0:7000", "udp://127.0.0.1:53", "", 10000, 10000, 0 },
+		{ "udp://0.0.0.0:5000", "udp://h:53", "--single-client", 10000, 10000, 0 },
+		{ "udp://0.0.0.0:5000", "icmp://h", "--idle-timeout 2.5", 2500, 2500, 0 },
+		{ "udp://0.0.0.0:5000", "icmp://h", "--idle-timeout 0", 0, 10000, 0 },
+		{ "udp://0.0.0.0:5000", "icmp://h", "--idle-timeout 4000", 4000000, 3600000, 0 },
+		{ "udp://0.0.0.0:5000", "icmp://h", "--idle-timeout 60 --icmp-handshake-timeout 3", 60000, 3000, 0 },
+		{ "icmp://[::]:0", "udp://[::1]:53", "--on-timeout exit", 10000, 10000, 1 },
+	};
+
+	for (size_t i = 0; i < N(cases); i++) {
+		char err[ARGS_ERR_MAX];
+		struct rule *r = build_line(cases[i].l, cases[i].t, cases[i].opts, err);
+
+		CHECK(r != NULL);
+		if (!r) {
+			fprintf(stderr, "  case %zu: %s\n", i, err);
+			continue;
+		}
+		CHECK(rule_single(r));
+		CHECK(!rule_single(r) || r->o.single.on);
+		CHECK_EQ(r->o.idle_timeout_ms, cases[i].idle_ms);
+		CHECK_EQ(r->o.single.handshake_timeout_ms, cases[i].handshake_ms);
+		CHECK_EQ(r->o.single.on_timeout_exit, cases[i].exit);
+		rule_unref(r);
+	}
+}
+
+static void test_rules_without_icmp_or_single_client_stay_multi_client(void)
+{
+	char err[ARGS_ERR_MAX];
+	struct rule *r = build_line("udp://0.0.0.0:53", "udp://h:53", "--idle-timeout 3", err);
+
+	CHECK(r != NULL);
+	if (r) {
+		CHECK(!rule_single(r));
+		CHECK_EQ(r->o.idle_timeout_ms, 3000);
+		CHECK_EQ(r->o.single.handshake_timeout_ms, 0);
+		rule_unref(r);
+	}
+	r = build_line("tcp://0.0.0.0:80", "tcp://h:80", "", err);
+	CHECK(r != NULL);
+	if (r) {
+		CHECK(!rule_single(r));
+		CHECK_EQ(r->o.idle_timeout_ms, 0);
+		rule_unref(r);
+	}
+}
+
+static void test_icmp_pairs_and_single_client_options_are_checked(void)
+{
+	static const struct {
+		const char *l, *t, *opts, *err;
+	} cases[] = {
+		{ "tcp://a:1", "icmp://b:2", "", "cannot forward tcp:// to icmp:// in \"tcp://a:1 icmp://b:2\"" },
+		{ "icmp://a:1", "tcp://b:2", "", "cannot forward icmp:// to tcp://" },
+		{ "icmp://a:1", "icmp://b:2", "", "cannot forward icmp:// to icmp://" },
+		{ "icmp://a:1", "kcp://b:2", "", "cannot forward icmp:// to kcp://" },
+		{ "kcp://a:1", "icmp://b:2", "", "cannot forward kcp:// to icmp://" },
+		{ "fd://game", "icmp://b:2", "", "cannot forward fd:// to icmp://" },
+		{ "udp://a:1", "icmp://b:2", "", NULL },
+		{ "tcp://a:1", "tcp://b:2", "--single-client", "--single-client is for udp:// to udp:// rules" },
+		{ "fd://game", "udp://b:2", "--single-client", "--single-client is for udp:// to udp:// rules" },
+		{ "tcp://a:1", "kcp://b:2", "--single-client --insecure", "--single-client is for udp:// to udp://" },
+		{ "udp://a:1", "udp://b:2", "--on-timeout exit", "--on-timeout, --icmp-sync-pps and --icmp-handshake-timeout are "
+		  "for single-client rules (--single-client, or an icmp:// endpoint)" },
+		{ "udp://a:1", "udp://b:2", "--icmp-sync-pps 3", "--on-timeout, --icmp-sync-pps" },
+		{ "tcp://a:1", "tcp://b:2", "--icmp-handshake-timeout 3", "--on-timeout, --icmp-sync-pps" },
+		{ "icmp://a:1", "udp://b:2", "--icmp-sync-pps 3", "--icmp-sync-pps is for rules with an icmp:// target" },
+		{ "udp://a:1", "udp://b:2", "--single-client --icmp-sync-pps 3", "--icmp-sync-pps is for rules with an icmp:// target" },
+		{ "udp://a:1", "udp://b:2", "--single-client --icmp-handshake-timeout 3",
+		  "--icmp-handshake-timeout is for rules with an icmp:// endpoint" },
+		{ "udp://a:1", "icmp://b:2", "--tproxy", "--tproxy is not for single-client rules" },
+		{ "icmp://a:1", "udp://b:2", "--transparent", "--transparent is not for single-client rules" },
+		{ "udp://a:1", "udp://b:2", "--single-client -b", "--base-addr is for tcp:// rules only" },
+		{ "icmp://a:1", "udp://b:2", "--no-splice", "--no-splice is not for single-client rules" },
+		{ "udp://a:1", "icmp://b:2", "-t 5", "--udp-timeout, --max-sessions and --hash-size are for multi-client" },
+		{ "udp://a:1", "udp://b:2", "--single-client --max-sessions 2", "--udp-timeout, --max-sessions" },
+		{ "udp://a:1", "icmp://b:2", "--psk-file /nonexistent/x", "--psk-file /nonexistent/x: " },
+		{ "udp://a:1", "icmp://b:2", "--mode fast", "KCP options (--psk, --mode, --key, ...) are for rules with a kcp://" },
+	};
+
+	for (size_t i = 0; i < N(cases); i++) {
+		char err[ARGS_ERR_MAX];
+		struct rule *r = build_line(cases[i].l, cases[i].t, cases[i].opts, err);
+
+		if (!cases[i].err) {
+			CHECK(r != NULL);
+			if (r)
+				rule_unref(r);
+			continue;
+		}
+		CHECK(r == NULL);
+		if (r)
+			rule_unref(r);
+		CHECK(strstr(err, cases[i].err) == err);
+		if (strstr(err, cases[i].err) != err)
+			fprintf(stderr, "  case %zu: got \"%s\"\n", i, err);
+	}
+}
+
+/* A changed single-client option or reply ID is another rule: SIGHUP restarts it. */
+static void test_single_client_canon_changes_with_its_options(void)
+{
+	static const struct {
+		const char *l, *t, *opts;
+	} cases[] = {
+		{ "udp://0.0.0.0:5000", "icmp://h:7", "" },
+		{ "udp://0.0.0.0:5000", "icmp://h:7:8", "" },
+		{ "udp://0.0.0.0:5000", "icmp://h:8", "" },
+		{ "udp://0.0.0.0:5000", "icmp://h:7", "--on-timeout exit" },
+		{ "udp://0.0.0.0:5000", "icmp://h:7", "--icmp-sync-pps 1" },
+		{ "udp://0.0.0.0:5000", "icmp://h:7", "--icmp-handshake-timeout 9" },
+		{ "udp://0.0.0.0:5000", "icmp://h:7", "--idle-timeout 11" },
+		{ "udp://0.0.0.0:5000", "icmp://h:7", "--max-payload 1400" },
+		{ "udp://0.0.0.0:5000", "udp://h:7", "" },
+		{ "udp://0.0.0.0:5000", "udp://h:7", "--single-client" },
+	};
+	char canon[N(cases)][1024];
+
+	for (size_t i = 0; i < N(cases); i++) {
+		char err[ARGS_ERR_MAX];
+		struct rule *r = build_line(cases[i].l, cases[i].t, cases[i].opts, err);
+
+		canon[i][0] = '\0';
+		CHECK(r != NULL);
+		if (!r)
+			continue;
+		snprintf(canon[i], sizeof(canon[i]), "%s", r->canon);
+		rule_unref(r);
+		for (size_t j = 0; j < i; j++) {
+			CHECK(strcmp(canon[i], canon[j]) != 0);
+			if (!strcmp(canon[i], canon[j]))
+				fprintf(stderr, "  cases %zu and %zu: same canon \"%s\"\n", j, i, canon[i]);
+		}
+	}
+	/* the default idle timeout written out is the same rule */
+	{
+		char err[ARGS_ERR_MAX];
+		struct rule *a = build_line("udp://0.0.0.0:5000", "icmp://h:7", "", err);
+		struct rule *b = build_line("udp://0.0.0.0:5000", "icmp://h:7", "--idle-timeout 10 --on-timeout drop", err);
+
+		CHECK(a && b);
+		if (a && b)
+			CHECK_STR(a->canon, b->canon);
+		if (a)
+			rule_unref(a);
+		if (b)
+			rule_unref(b);
+	}
+}
+
+/* The largest datagram depends on the families (known after DNS): checked by rule_resolve. */
+static void test_rule_resolve_checks_max_datagram_of_single_client_rules(void)
+{
+	static const struct {
+		const char *l, *t, *opts;
+		int rc;
+		uint32_t limit;
+	} cases[] = {
+		{ "udp://127.0.0.1:5000", "icmp://127.0.0.1:7", "--max-payload 65496", 0, 65496 },
+		{ "udp://127.0.0.1:5000", "icmp://127.0.0.1:7", "--max-payload 65497", -EINVAL, 65496 },
+		{ "udp://[::1]:5000", "icmp://[::1]:7", "--max-payload 65516", 0, 65516 },
+		{ "udp://[::1]:5000", "icmp://[::1]:7", "--max-payload 65517", -EINVAL, 65516 },
+		{ "udp://[::1]:5000", "icmp://127.0.0.1:7", "--max-payload 65497", -EINVAL, 65496 },
+		{ "udp://127.0.0.1:5000", "udp://127.0.0.1:53", "--single-client --max-payload 65508", -EINVAL, 65507 },
+		{ "udp://[::1]:5000", "udp://[::1]:53", "--single-client --max-payload 65527", 0, 65527 },
+		{ "icmp://127.0.0.1", "udp://127.0.0.1:53", "", 0, 65496 },
+	};
+
+	for (size_t i = 0; i < N(cases); i++) {
+		char err[ARGS_ERR_MAX];
+		struct rule *r = build_line(cases[i].l, cases[i].t, cases[i].opts, err);
+
+		CHECK(r != NULL);
+		if (!r)
+			continue;
+		err[0] = '\0';
+		CHECK_EQ(rule_resolve(r, err, sizeof(err)), cases[i].rc);
+		CHECK_EQ(rule_single_max_datagram(r), cases[i].limit);
+		if (cases[i].rc)
+			CHECK(strstr(err, "is more than the largest datagram this rule can carry") != NULL);
+		rule_unref(r);
+	}
+}
+
+static void test_config_parse_mixes_tcp_and_tunnel_rules(void)
+{
+	const char *text =
+		"tcp://0.0.0.0:80 tcp://h:8080\n"
+		"udp://0.0.0.0:5000 icmp://10.0.0.2:7000:7001 --icmp-sync-pps 5\n"
+		"icmp://0.0.0.0:7000 udp://127.0.0.1:53 --idle-timeout 30 --on-timeout exit\n"
+		"udp://0.0.0.0:5001 udp://h:53 --single-client\n";
+	struct rule_opts d;
+	struct rule **rules;
+	size_t n;
+	char err[ARGS_ERR_MAX] = "";
+
+	rule_opts_default(&d);
+	CHECK_EQ(parse_cfg(text, &d, &rules, &n, err, sizeof(err)), 0);
+	CHECK_STR(err, "");
+	CHECK_EQ(n, 4);
+	if (n == 4) {
+		CHECK(!rule_single(rules[0]));
+		CHECK(rule_single(rules[1]));
+		CHECK_STR(rules[1]->desc, "udp://0.0.0.0:5000 -> icmp://10.0.0.2:7000:7001");
+		CHECK_EQ(rules[1]->target.reply_id, 7001);
+		CHECK_EQ(rules[1]->o.single.sync_pps, 5);
+		CHECK(rule_single(rules[2]));
+		CHECK_EQ(rules[2]->o.idle_timeout_ms, 30000);
+		CHECK(rules[2]->o.single.on_timeout_exit);
+		CHECK(rule_single(rules[3]));
+	}
+	rules_free(rules, n);
+	CHECK_EQ(parse_cfg("tcp://a:1 tcp://b:2\nicmp://a:1 tcp://b:2\n", &d, &rules, &n, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "f.conf:2: cannot forward icmp:// to tcp://") == err);
+}
+
 static void test_config_parse_skips_comments_and_blank_lines(void)
 {
 	const char *text =
@@ -943,6 +1193,12 @@ int main(void)
 	RUN(test_kcp_congestion_control_defaults);
 	RUN(test_kcp_options_are_checked);
 	RUN(test_kcptcp_dialects_map_portfwd_letters);
+	RUN(test_single_client_rules_take_pkthere_defaults);
+	RUN(test_rules_without_icmp_or_single_client_stay_multi_client);
+	RUN(test_icmp_pairs_and_single_client_options_are_checked);
+	RUN(test_single_client_canon_changes_with_its_options);
+	RUN(test_rule_resolve_checks_max_datagram_of_single_client_rules);
+	RUN(test_config_parse_mixes_tcp_and_tunnel_rules);
 	RUN(test_config_parse_skips_comments_and_blank_lines);
 	RUN(test_config_parse_line_options_override_defaults_for_that_line);
 	RUN(test_config_parse_errors_name_file_and_line);

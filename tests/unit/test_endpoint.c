@@ -98,7 +98,100 @@ static const struct {
 	{ "tcp://:80", "missing host" },
 	{ "tcp://h st:80", "bad character in host name" },
 	{ "tcp://h/x:80", "bad character in host name" },
+	/* icmp://HOST[:ID[:REPLY_ID]]: IDs are 0..65535, IPv6 in brackets */
+	{ "icmp://", "missing host" },
+	{ "icmp://:7", "missing host" },
+	{ "icmp://h:", "bad echo ID \"\"" },
+	{ "icmp://h:65536", "bad echo ID \"65536\" in \"icmp://h:65536\": expected a number from 0 to 65535" },
+	{ "icmp://h:123456", "bad echo ID \"123456\"" },
+	{ "icmp://h:-1", "bad echo ID \"-1\"" },
+	{ "icmp://h:7a", "bad echo ID \"7a\"" },
+	{ "icmp://h:7:", "bad reply ID \"\"" },
+	{ "icmp://h:7:70000", "bad reply ID \"70000\"" },
+	{ "icmp://h:7:x", "bad reply ID \"x\"" },
+	{ "icmp://h::7", "an IPv6 address needs brackets" },
+	{ "icmp://::1", "an IPv6 address needs brackets" },
+	{ "icmp://fe80::1:7", "an IPv6 address needs brackets" },
+	{ "icmp://1:2:3:4", "an IPv6 address needs brackets" },
+	{ "icmp://[::1]:7:8:9", "bad reply ID \"8:9\"" },
+	{ "icmp://[::1]7", "expected icmp://HOST[:ID[:REPLY_ID]]" },
+	{ "icmp://[::1", "expected icmp://[IPv6 address][:ID[:REPLY_ID]]" },
+	{ "icmp://[]:7", "expected icmp://[IPv6 address][:ID[:REPLY_ID]]" },
+	{ "icmp://[zz]:7", "\"zz\" is not an IPv6 address" },
+	{ "icmp://h st:7", "bad character in host name" },
+	{ "icmpx://h:7", "unknown scheme \"icmpx\"" },
 };
+
+/* icmp:// carries echo IDs, not ports: 0 (or none) is "dynamic", REPLY_ID is optional. */
+static const struct {
+	const char *text;
+	const char *host;
+	unsigned id;
+	int reply_id;		/* -1 = not given */
+	const char *canon;
+} valid_icmp[] = {
+	{ "icmp://10.0.0.2:7000", "10.0.0.2", 7000, -1, "icmp://10.0.0.2:7000" },
+	{ "icmp://10.0.0.2", "10.0.0.2", 0, -1, "icmp://10.0.0.2:0" },
+	{ "icmp://10.0.0.2:0", "10.0.0.2", 0, -1, "icmp://10.0.0.2:0" },
+	{ "icmp://0.0.0.0:65535", "0.0.0.0", 65535, -1, "icmp://0.0.0.0:65535" },
+	{ "icmp://h:9999:40001", "h", 9999, 40001, "icmp://h:9999:40001" },
+	{ "icmp://h:9999:0", "h", 9999, 0, "icmp://h:9999:0" },
+	{ "icmp://h:0:5", "h", 0, 5, "icmp://h:0:5" },
+	{ "icmp://h:007", "h", 7, -1, "icmp://h:7" },
+	{ "icmp://[::1]", "::1", 0, -1, "icmp://[::1]:0" },
+	{ "icmp://[::]:7000", "::", 7000, -1, "icmp://[::]:7000" },
+	{ "icmp://[2001:db8::1]:1:2", "2001:db8::1", 1, 2, "icmp://[2001:db8::1]:1:2" },
+	{ "icmp://[fe80::1%eth0]:3", "fe80::1%eth0", 3, -1, "icmp://[fe80::1%eth0]:3" },
+	{ "icmp://tunnel.example.org:7000", "tunnel.example.org", 7000, -1, "icmp://tunnel.example.org:7000" },
+};
+
+static void test_endpoint_parse_accepts_icmp_endpoints_with_ids(void)
+{
+	for (size_t i = 0; i < N(valid_icmp); i++) {
+		struct endpoint ep, again;
+		char err[EP_ERR_MAX] = "", text[EP_TEXT_MAX];
+		int rc = endpoint_parse(valid_icmp[i].text, &ep, err, sizeof(err));
+
+		CHECK_EQ(rc, 0);
+		if (rc) {
+			fprintf(stderr, "  input \"%s\": %s\n", valid_icmp[i].text, err);
+			continue;
+		}
+		CHECK_EQ(ep.scheme, EP_ICMP);
+		CHECK_STR(ep.host, valid_icmp[i].host);
+		CHECK_EQ(ep.port, valid_icmp[i].id);
+		CHECK_EQ(ep.reply_id, valid_icmp[i].reply_id);
+		endpoint_format(&ep, text, sizeof(text));
+		CHECK_STR(text, valid_icmp[i].canon);
+		CHECK_EQ(endpoint_parse(text, &again, err, sizeof(err)), 0);
+		CHECK_EQ(again.port, ep.port);
+		CHECK_EQ(again.reply_id, ep.reply_id);
+	}
+}
+
+/* Other schemes have no reply ID: the field must not leak into them. */
+static void test_endpoint_parse_leaves_reply_id_unset_outside_icmp(void)
+{
+	struct endpoint ep;
+	char err[EP_ERR_MAX] = "";
+
+	CHECK_EQ(endpoint_parse("udp://1.2.3.4:53", &ep, err, sizeof(err)), 0);
+	CHECK_EQ(ep.reply_id, -1);
+	CHECK_STR(endpoint_scheme_name(EP_ICMP), "icmp");
+}
+
+static void test_endpoint_resolve_icmp_gives_addresses_without_port(void)
+{
+	struct endpoint ep;
+	char err[EP_ERR_MAX] = "", buf[64];
+
+	CHECK_EQ(endpoint_parse("icmp://[::1]:7000", &ep, err, sizeof(err)), 0);
+	CHECK_EQ(endpoint_resolve(&ep, 0, err, sizeof(err)), 0);
+	CHECK_EQ(ep.naddrs, 1);
+	sockaddr_format((struct sockaddr *)&ep.addrs[0], buf, sizeof(buf));
+	CHECK_STR(buf, "[::1]:0");
+	CHECK_EQ(ep.port, 7000);
+}
 
 static void test_endpoint_parse_rejects_invalid_endpoints_naming_the_word(void)
 {
@@ -468,6 +561,9 @@ int main(void)
 {
 	RUN(test_endpoint_parse_accepts_valid_endpoints);
 	RUN(test_endpoint_parse_accepts_host_of_255_characters);
+	RUN(test_endpoint_parse_accepts_icmp_endpoints_with_ids);
+	RUN(test_endpoint_parse_leaves_reply_id_unset_outside_icmp);
+	RUN(test_endpoint_resolve_icmp_gives_addresses_without_port);
 	RUN(test_endpoint_parse_rejects_invalid_endpoints_naming_the_word);
 	RUN(test_endpoint_parse_rejects_too_long_host_saying_why);
 	RUN(test_endpoint_parse_truncates_error_to_errlen);
