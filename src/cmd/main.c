@@ -119,6 +119,8 @@ static const char usage_ferry[] =
 "      --insecure           allow plain KCP (no key) on a non-loopback address\n"
 "      --mode MODE          normal, fast, fast2, fast3 (ferry default) or manual\n"
 "      --nodelay N --interval MS --resend N --nc 0|1   manual KCP tuning\n"
+"      --kcp-cc rate|window|off  congestion control of what this end sends (ferry default: rate,\n"
+"                           pacing by measured delivery rate; kcptun profile: kcp-go's, from --nc)\n"
 "      --mtu BYTES          largest UDP payload (default 1350)\n"
 "      --sndwnd N --rcvwnd N  KCP windows in segments (ferry: 1024/1024)\n"
 "      --sockbuf BYTES      UDP socket buffers (default 4 MiB)\n"
