@@ -538,12 +538,13 @@ static void stats_rule(FILE *out, const struct rule *r)
 			(unsigned long long)(s.accepted - s.closed), (unsigned long long)s.failed);
 	if (r->listen.scheme == EP_KCP || r->target.scheme == EP_KCP)
 		fprintf(out, "\"kcp\":{\"sessions\":%llu,\"active\":%llu,\"retrans\":%llu,\"fast_retrans\":%llu,"
-			"\"lost\":%llu,\"out_segs\":%llu,\"loss_pct\":%.2f,\"srtt_ms\":%u,\"fec_recovered\":%llu},",
+			"\"lost\":%llu,\"out_segs\":%llu,\"loss_pct\":%.2f,\"srtt_ms\":%u,\"rate_mbps\":%.1f,"
+			"\"fec_recovered\":%llu},",
 			(unsigned long long)s.kcp_sessions, (unsigned long long)(s.kcp_sessions - s.kcp_sessions_closed),
 			(unsigned long long)s.kcp_retrans, (unsigned long long)s.kcp_fast_retrans,
 			(unsigned long long)s.kcp_lost, (unsigned long long)s.kcp_out_segs,
 			s.kcp_out_segs ? 100.0 * (double)s.kcp_retrans / (double)s.kcp_out_segs : 0.0, s.kcp_srtt_ms,
-			(unsigned long long)s.kcp_fec_recovered);
+			(double)s.kcp_rate_bps * 8 / 1e6, (unsigned long long)s.kcp_fec_recovered);
 	fprintf(out, "\"bytes_up\":%llu,\"bytes_down\":%llu,\"drops\":{", (unsigned long long)s.bytes_up,
 		(unsigned long long)s.bytes_down);
 	for (int d = 0; d < DROP__COUNT; d++)

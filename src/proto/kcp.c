@@ -1178,6 +1178,11 @@ const struct kcp_stats *kcp_stats(const struct kcp *k)
 	return &k->stats;
 }
 
+uint64_t kcp_rate_estimate(const struct kcp *k)
+{
+	return k->rate_on ? kcp_rate_bw(&k->rate) : 0;
+}
+
 int32_t kcp_srtt(const struct kcp *k)
 {
 	return k->rx_srtt;

@@ -130,6 +130,8 @@ uint32_t kcp_check(const struct kcp *k, uint32_t now);
 /* A segment was sent dead_link times (§1.12); sn of that segment in *sn if not NULL. */
 bool kcp_is_dead(const struct kcp *k, uint32_t *sn);
 const struct kcp_stats *kcp_stats(const struct kcp *k);
+/* Rate control's bottleneck estimate in bytes/s (0: none yet, or rate control off). */
+uint64_t kcp_rate_estimate(const struct kcp *k);
 /* Smoothed RTT and current RTO in ms, for stats. */
 int32_t kcp_srtt(const struct kcp *k);
 int32_t kcp_rto(const struct kcp *k);

@@ -864,6 +864,8 @@ static void sess_report(struct ksess *s)
 	s->reported_fec = s->wire.st.fec_recovered;
 	if (kcp_srtt(s->kcp) > 0)
 		__atomic_store_n(&rs->kcp_srtt_ms, (uint32_t)kcp_srtt(s->kcp), __ATOMIC_RELAXED);
+	if (kcp_rate_estimate(s->kcp))
+		__atomic_store_n(&rs->kcp_rate_bps, kcp_rate_estimate(s->kcp), __ATOMIC_RELAXED);
 	s->reported = *k;
 }
 

@@ -99,6 +99,8 @@ void rule_stats_sum(const struct rule *r, struct rule_stats *out)
 		out->kcp_fec_recovered += CTR_GET(s->kcp_fec_recovered);
 		if (CTR_GET(s->kcp_srtt_ms))
 			out->kcp_srtt_ms = CTR_GET(s->kcp_srtt_ms);
+		if (CTR_GET(s->kcp_rate_bps))
+			out->kcp_rate_bps = CTR_GET(s->kcp_rate_bps);
 		for (int d = 0; d < DROP__COUNT; d++)
 			out->drops[d] += CTR_GET(s->drops[d]);
 	}

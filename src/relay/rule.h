@@ -128,6 +128,7 @@ struct rule_stats {
 	uint64_t kcp_retrans, kcp_fast_retrans, kcp_lost;
 	uint64_t kcp_out_segs, kcp_fec_recovered;
 	uint32_t kcp_srtt_ms;	/* of the last session that reported */
+	uint64_t kcp_rate_bps;	/* its rate control's bottleneck estimate (bytes/s), 0 = none */
 	uint64_t drops[DROP__COUNT];
 } __attribute__((aligned(64)));
 

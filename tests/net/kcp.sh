@@ -37,12 +37,18 @@ tunnel_up() {
 }
 
 secure_transfer_32mib_intact() {
+	local v
 	tunnel_up 7101
 	transfer "$NS_C" 127.0.0.1 7101 $((32 * MIB))
 	echo "  32 MiB each way: $(json_field "$TRANSFER_OUT" secs) s"
 	grep -q 'secure: handshake ok conv=' "$FERRY_ERR" || fail "client did not log the handshake"
 	grep -q 'secure: psk fingerprint 6d' "$FERRY_ERR" || grep -q 'secure: psk fingerprint' "$FERRY_ERR" ||
 		fail "no psk fingerprint line"
+	# rate control (the default between ferries) measured the path: its estimate is in the stats
+	ferry_stats
+	v=$(stat_get rules.0.kcp.rate_mbps 2>&1) || fail "stats: $v"
+	awk -v v="$v" 'BEGIN { exit !(v > 1) }' || fail "rate control estimate is $v Mbit/s"
+	echo "  rate control's estimate: $v Mbit/s"
 	ferry_alive
 }
 
