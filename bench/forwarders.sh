@@ -48,6 +48,13 @@ if [ -n "${FERRY_BIN:-}" ]; then
             fwd_proc ferry-w1 udp "$_ferry --workers 1 udp://LISTEN_ADDR:LISTEN_PORT udp://TARGET_ADDR:TARGET_PORT"
             fwd_stats ferry-w1 USR1
         fi
+        # busy polling for 50 µs after activity (--busy-poll; not in the default FWDS)
+        fwd_proc ferry-busy tcp "$_ferry --busy-poll 50 tcp://LISTEN_ADDR:LISTEN_PORT tcp://TARGET_ADDR:TARGET_PORT"
+        fwd_stats ferry-busy USR1
+        if "$FERRY_BIN" --help 2>&1 | grep -q 'udp://'; then
+            fwd_proc ferry-busy udp "$_ferry --busy-poll 50 udp://LISTEN_ADDR:LISTEN_PORT udp://TARGET_ADDR:TARGET_PORT"
+            fwd_stats ferry-busy USR1
+        fi
         fwd_proc ferry-w1 tcp "$_ferry --workers 1 tcp://LISTEN_ADDR:LISTEN_PORT tcp://TARGET_ADDR:TARGET_PORT"
         fwd_stats ferry-w1 USR1
     else

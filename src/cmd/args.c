@@ -20,7 +20,7 @@
 #define ARGS_MAX_SYNC_PPS 1000000
 
 enum opt_id {
-	O_CONFIG, O_DAEMON, O_PIDFILE, O_USER, O_GROUP, O_WORKERS, O_LOG_LEVEL, O_LOG_FORMAT,
+	O_CONFIG, O_DAEMON, O_PIDFILE, O_USER, O_GROUP, O_WORKERS, O_BUSY_POLL, O_LOG_LEVEL, O_LOG_FORMAT,
 	O_STATS, O_DRAIN, O_HELP, O_VERSION, O_SYSTEMD, O_STATUS_INTERVAL, O_NO_FDSTORE,
 	O_CONNECT_TIMEOUT, O_IDLE_TIMEOUT, O_MAX_CONNS, O_SNDBUF, O_RCVBUF, O_KA_IDLE, O_KA_INTVL,
 	O_KA_CNT, O_NO_KA, O_REUSEADDR, O_REUSEPORT, O_V6ONLY, O_BASE_ADDR, O_NO_SPLICE,
@@ -50,6 +50,7 @@ static const struct opt_def ferry_opts[] = {
 	{ "user", 0, true, true, O_USER },
 	{ "group", 0, true, true, O_GROUP },
 	{ "workers", 0, true, true, O_WORKERS },
+	{ "busy-poll", 0, true, true, O_BUSY_POLL },
 	{ "log-level", 0, true, true, O_LOG_LEVEL },
 	{ "log-format", 0, true, true, O_LOG_FORMAT },
 	{ "stats-interval", 0, true, true, O_STATS },
@@ -500,6 +501,10 @@ static int opt_apply(const struct opt_def *d, const char *v, struct global_opts 
 	case O_WORKERS:
 		if (set_uint32(v, 1, ARGS_MAX_WORKERS, &g->workers))
 			return bad_value(err, errlen, d, v, "a number of threads from 1 to 256");
+		return 0;
+	case O_BUSY_POLL:
+		if (set_uint32(v, 0, 10000, &g->busy_poll_us))
+			return bad_value(err, errlen, d, v, "microseconds from 0 (off) to 10000");
 		return 0;
 	case O_LOG_LEVEL:
 		if (log_level_parse(v, &g->log_level))

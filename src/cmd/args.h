@@ -22,6 +22,7 @@ struct global_opts {
 	const char *pidfile;
 	const char *user, *group;
 	unsigned workers;		/* 0 = number of CPUs */
+	uint32_t busy_poll_us;		/* workers poll without sleeping this long after activity */
 	enum log_level log_level;
 	bool log_json;
 	uint32_t stats_interval_ms;	/* 0 = off */

@@ -65,6 +65,8 @@ static const char usage_ferry[] =
 "      --user USER          drop to USER after binding\n"
 "      --group GROUP        drop to GROUP after binding (default: USER's group)\n"
 "      --workers N          worker threads, each with its own listeners (default: CPUs)\n"
+"      --busy-poll USEC     after activity a worker polls without sleeping this long: lower\n"
+"                           latency for request/response traffic, for CPU time (default 0 = off)\n"
 "      --log-level LEVEL    error, warn, info (default) or debug\n"
 "      --log-format FORMAT  text (default) or json, on stderr\n"
 "      --stats-interval S   print a JSON stats line on stdout every S seconds (SIGUSR1: now)\n"
@@ -982,8 +984,10 @@ int main(int argc, char **argv)
 	f.workers = calloc(f.nworkers, sizeof(*f.workers));
 	for (unsigned w = 0; f.workers && w < f.nworkers; w++) {
 		rc = worker_init(&f.workers[w], w);
-		if (!rc)
+		if (!rc) {
+			loop_set_busy_poll(f.workers[w].loop, f.g.busy_poll_us);
 			rc = worker_start(&f.workers[w]);
+		}
 		if (rc) {
 			fprintf(stderr, "ferry: worker %u: %s\n", w, strerror(-rc));
 			goto fail_pidfile;

@@ -1,4 +1,4 @@
-/* The monotonic clock, in milliseconds. The loop reads it once per iteration (loop_now()). */
+/* The monotonic clock, in milliseconds (and ns). The loop reads it once per iteration (loop_now()). */
 #ifndef FERRY_CORE_CLOCK_H
 #define FERRY_CORE_CLOCK_H
 #include <stdint.h>
@@ -10,6 +10,14 @@ static inline uint64_t clock_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static inline uint64_t clock_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 #endif

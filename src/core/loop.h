@@ -56,6 +56,9 @@ static inline int timer_armed(const struct timer *t) { return t->heap_idx != 0; 
 /* Runs d->cb once at the end of the current iteration; queuing twice is a no-op. */
 void loop_defer(struct loop *l, struct defer *d, defer_cb cb);
 
+/* After an iteration that handled events, poll without sleeping for usec µs (0 = off). */
+void loop_set_busy_poll(struct loop *l, uint32_t usec);
+
 /* Runs until loop_stop(); returns 0, or a negative errno if epoll failed. */
 int loop_run(struct loop *l);
 void loop_stop(struct loop *l);

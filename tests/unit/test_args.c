@@ -51,6 +51,7 @@ static void describe(const struct global_opts *g, const struct rule_opts *ro, co
 		if (g->user) ADD(" user=%s", g->user);
 		if (g->group) ADD(" group=%s", g->group);
 		if (g->workers != gd.workers) ADD(" workers=%u", g->workers);
+		if (g->busy_poll_us != gd.busy_poll_us) ADD(" busy-poll=%u", g->busy_poll_us);
 		if (g->log_level != gd.log_level) ADD(" log-level=%d", (int)g->log_level);
 		if (g->log_json) ADD(" json");
 		if (g->stats_interval_ms != gd.stats_interval_ms) ADD(" stats=%u", g->stats_interval_ms);
@@ -141,6 +142,8 @@ static const struct args_case ferry_cases[] = {
 	{ "--user nobody --group=nogroup", "user=nobody group=nogroup", 0 },
 	{ "--workers 4", "workers=4", 0 },
 	{ "--workers=256", "workers=256", 0 },
+	{ "--busy-poll 50", "busy-poll=50", 0 },
+	{ "--busy-poll 0", "", 0 },
 	{ "--log-level debug", "log-level=3", 0 },
 	{ "--log-level=error", "log-level=0", 0 },
 	{ "--log-format json", "json", 0 },
@@ -193,6 +196,7 @@ static const struct args_case ferry_cases[] = {
 	{ "--workers 0", "bad value \"0\" for --workers: expected a number of threads from 1 to 256", -EINVAL },
 	{ "--workers 257", "bad value \"257\" for --workers", -EINVAL },
 	{ "--workers=-1", "bad value \"-1\" for --workers", -EINVAL },
+	{ "--busy-poll 10001", "bad value \"10001\" for --busy-poll: expected microseconds from 0 (off) to 10000", -EINVAL },
 	{ "--log-level loud", "bad value \"loud\" for --log-level: expected error, warn, info or debug", -EINVAL },
 	{ "--log-level INFO", "bad value \"INFO\" for --log-level", -EINVAL },
 	{ "--log-format xml", "bad value \"xml\" for --log-format: expected text or json", -EINVAL },

@@ -409,6 +409,78 @@ static void test_loop_once_sleeps_until_the_next_timer(void)
 	loop_free(l);
 }
 
+static uint64_t thread_cpu_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/*
+ * --busy-poll: after an iteration with events the loop polls without sleeping for the
+ * window (the thread burns CPU for it), sees an event written meanwhile at once, never
+ * runs a timer late, and does not spin when nothing happened.
+ */
+static void test_loop_busy_poll_spins_only_after_activity(void)
+{
+	struct probe p = { 0 };
+	struct tt t = { .id = 9 };
+	uint64_t cpu, start;
+	int fds[2];
+
+	cb_loop = new_loop();
+	CHECK_EQ(pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0);
+	p.io.fd = fds[0];
+	p.io.cb = on_io_count;
+	CHECK_EQ(loop_add(cb_loop, &p.io, EPOLLIN), 0);
+	timer_init(&t.t, on_record);
+
+	/* off: an idle wait sleeps (almost no CPU) */
+	CHECK_EQ(write(fds[1], "x", 1), 1);
+	CHECK_EQ(loop_once(cb_loop, 100), 0);
+	CHECK_EQ(read(fds[0], &(char){ 0 }, 1), 1);
+	cpu = thread_cpu_us();
+	CHECK_EQ(loop_once(cb_loop, 40), 0);
+	CHECK(thread_cpu_us() - cpu < 10000);
+
+	/* on (30 ms): activity, then a 20 ms wait is spent polling */
+	loop_set_busy_poll(cb_loop, 30000);
+	CHECK_EQ(write(fds[1], "x", 1), 1);
+	CHECK_EQ(loop_once(cb_loop, 100), 0);
+	CHECK_EQ(read(fds[0], &(char){ 0 }, 1), 1);
+	cpu = thread_cpu_us();
+	start = clock_now_ms();
+	CHECK_EQ(loop_once(cb_loop, 20), 0);
+	CHECK(clock_now_ms() - start >= 19);
+	CHECK(thread_cpu_us() - cpu >= 5000);	/* a sleeping wait uses well under 1 ms */
+
+	/* a timer due inside the window still fires on time */
+	CHECK_EQ(write(fds[1], "x", 1), 1);
+	CHECK_EQ(loop_once(cb_loop, 100), 0);
+	CHECK_EQ(read(fds[0], &(char){ 0 }, 1), 1);
+	timer_arm(cb_loop, &t.t, 5);
+	nfired = 0;
+	start = clock_now_ms();
+	CHECK_EQ(loop_once(cb_loop, -1), 0);
+	if (!nfired)
+		CHECK_EQ(loop_once(cb_loop, -1), 0);
+	CHECK_EQ(nfired, 1);
+	CHECK(clock_now_ms() - start <= 25);	/* not at the end of the 30 ms window */
+
+	/* the window has passed with no event: the next wait sleeps again */
+	usleep(40000);
+	CHECK_EQ(loop_once(cb_loop, 0), 0);
+	cpu = thread_cpu_us();
+	CHECK_EQ(loop_once(cb_loop, 40), 0);
+	CHECK(thread_cpu_us() - cpu < 10000);
+
+	loop_del(cb_loop, &p.io);
+	close(fds[0]);
+	close(fds[1]);
+	loop_free(cb_loop);
+}
+
 static void on_stop(struct timer *t)
 {
 	on_record(t);
@@ -440,5 +512,6 @@ int main(void)
 	RUN(test_loop_once_calls_io_callback_only_while_fd_is_readable);
 	RUN(test_loop_once_sleeps_until_the_next_timer);
 	RUN(test_loop_run_returns_after_loop_stop);
+	RUN(test_loop_busy_poll_spins_only_after_activity);
 	TEST_EXIT();
 }
