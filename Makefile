@@ -28,7 +28,7 @@ FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
 TOOL_SRC  := $(wildcard tests/tools/*.c)
 TOOL_BIN  := $(TOOL_SRC:tests/tools/%.c=$(B)/tools/%)
-ALIASES   := tcpfwd udpfwd kcptcp-client kcptcp-server
+ALIASES   := tcpfwd udpfwd kcptcp-client kcptcp-server kcptun-client kcptun-server
 # example socket + service units (socket activation), ExecStart= pointed at $(PREFIX)/bin/ferry
 SYSTEMD_UNITS := $(wildcard contrib/systemd/*.socket contrib/systemd/*.service)
 SYSTEMD_DIR   ?= $(PREFIX)/lib/systemd/system

@@ -608,6 +608,22 @@ static int opt_check_scope(const struct opt_def *d, struct global_opts *g, char 
 	return 0;
 }
 
+int args_apply_long(const char *name, const char *v, struct global_opts *g, struct rule_opts *ro, char *err,
+		    size_t errlen)
+{
+	const struct opt_def *d = opt_find_long(ferry_opts, name, strlen(name));
+	int rc;
+
+	if (!d) {
+		snprintf(err, errlen, "internal: no option --%s", name);
+		return -EINVAL;
+	}
+	rc = opt_check_scope(d, g, err, errlen);
+	if (rc)
+		return rc;
+	return opt_apply(d, d->has_arg ? v : NULL, g, ro, err, errlen);
+}
+
 int args_parse(enum args_dialect dia, int n, char *const words[], struct global_opts *g, struct rule_opts *ro,
 	       struct args_result *res, char *err, size_t errlen)
 {
@@ -928,8 +944,10 @@ int rule_build(enum args_dialect dia, const char *listen, const char *target, co
 		return -ENOMEM;
 	}
 	if (dia != ARGS_FERRY) {
-		enum ep_scheme ls = dia == ARGS_UDPFWD ? EP_UDP : dia == ARGS_KCPTCP_SERVER ? EP_KCP : EP_TCP;
-		enum ep_scheme ts = dia == ARGS_UDPFWD ? EP_UDP : dia == ARGS_KCPTCP_CLIENT ? EP_KCP : EP_TCP;
+		bool kcp_server = dia == ARGS_KCPTCP_SERVER || dia == ARGS_KCPTUN_SERVER;
+		bool kcp_client = dia == ARGS_KCPTCP_CLIENT || dia == ARGS_KCPTUN_CLIENT;
+		enum ep_scheme ls = dia == ARGS_UDPFWD ? EP_UDP : kcp_server ? EP_KCP : EP_TCP;
+		enum ep_scheme ts = dia == ARGS_UDPFWD ? EP_UDP : kcp_client ? EP_KCP : EP_TCP;
 
 		rc = endpoint_parse_bare(listen, ls, &r->listen, err, errlen);
 		if (!rc)

@@ -40,6 +40,9 @@ enum args_dialect {
 	ARGS_UDPFWD,	/* udpfwd HOST:PORT HOST:PORT [options] (portfwd) */
 	ARGS_KCPTCP_CLIENT,	/* kcptcp-client [options] LOCAL_TCP REMOTE_UDP (portfwd) */
 	ARGS_KCPTCP_SERVER,	/* kcptcp-server [options] LOCAL_UDP TARGET_TCP (portfwd) */
+	/* kcptun's own command line and -c JSON (cmd/kcptun_args.h parses these, not args_parse) */
+	ARGS_KCPTUN_CLIENT,	/* kcptun-client -l LOCAL -r SERVER [kcptun options] */
+	ARGS_KCPTUN_SERVER,	/* kcptun-server -l LISTEN -t TARGET [kcptun options] */
 };
 
 /*
@@ -58,6 +61,12 @@ void global_opts_default(struct global_opts *g);
  */
 int args_parse(enum args_dialect dia, int n, char *const words[], struct global_opts *g, struct rule_opts *ro,
 	       struct args_result *res, char *err, size_t errlen);
+/*
+ * Applies ferry's long option --name with value v (NULL for a flag), as args_parse would:
+ * for front-ends that translate another tool's option names into ferry's.
+ */
+int args_apply_long(const char *name, const char *v, struct global_opts *g, struct rule_opts *ro, char *err,
+		    size_t errlen);
 /* Builds a rule from its two endpoint words (syntax and scheme pairing only; no DNS). */
 int rule_build(enum args_dialect dia, const char *listen, const char *target, const struct rule_opts *ro,
 	       struct rule **out, char *err, size_t errlen);

@@ -13,12 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/signalfd.h>
 #include <sys/time.h>
 #include <unistd.h>
 
 #include "cmd/activate.h"
 #include "cmd/args.h"
+#include "cmd/kcptun_args.h"
 #include "cmd/pk_args.h"
 #include "cmd/pk_main.h"
 #include "cmd/single_rule.h"
@@ -52,6 +54,8 @@ static const char usage_ferry[] =
 "       udpfwd LOCAL_ADDR:PORT DEST_ADDR:PORT [-t SECS] [-d] [-o] [-r] [-R] [-H SIZE] [-p PIDFILE]\n"
 "       kcptcp-client [-d] [-p PIDFILE] [-r] [-R] [-6] [-S BYTES] [-M MTU] [-K HEX] LOCAL_TCP REMOTE_UDP\n"
 "       kcptcp-server [same options] LOCAL_UDP TARGET_TCP\n"
+"       kcptun-client -l LOCAL -r SERVER [kcptun options] | -c FILE.json   (kcptun-client -h lists them)\n"
+"       kcptun-server -l LISTEN -t TARGET [kcptun options] | -c FILE.json  (kcptun-server -h lists them)\n"
 "       ferry --here UDP|ICMP:HOST:ID --there UDP|ICMP:HOST:ID [pkthere options]\n"
 "             (pkthere's single-client forwarder and ICMP tunnel; `ferry --help --here` lists its options)\n"
 "\n"
@@ -137,6 +141,57 @@ static const char usage_ferry[] =
 "\n"
 "Signals: TERM/INT/QUIT exit, HUP reloads -c FILE, USR1 prints stats.\n"
 "Exit status: 0 clean exit, 1 start-up failure, 2 usage or config error.\n";
+
+/* kcptun's own command lines (cmd/kcptun_args.c); the option list is kcptun's, in its order */
+#define KCPTUN_USAGE_COMMON \
+"      --key K           password the cipher key is derived from (default \"it's a secrect\", or $KCPTUN_KEY)\n" \
+"      --crypt NAME      aes (default), aes-128, aes-192, salsa20, blowfish, cast5, 3des, tea, xtea, sm4,\n" \
+"                        xor, none: obfuscation only, NOT authenticated (ferry --psk-file is)\n" \
+"      --mode MODE       fast3, fast2, fast (default), normal, manual\n"
+#define KCPTUN_USAGE_TUNING \
+"      --mtu N           largest UDP payload (default 1350)\n" \
+"      --sndwnd N --rcvwnd N  KCP windows in packets (client 128/512, server 1024/1024)\n" \
+"      --datashard N, --ds N  --parityshard N, --ps N   FEC (default 10 and 3; 0 = off)\n" \
+"      --nocomp          no snappy compression\n" \
+"      --sockbuf N       UDP socket buffers (default 4194304)\n" \
+"      --smuxver 1|2     smux version (default 1)\n" \
+"      --smuxbuf N --streambuf N  smux buffers (ferry's defaults: 8 MiB and 4 MiB)\n" \
+"      --keepalive S     seconds between smux heartbeats (default 10)\n" \
+"      --nodelay N --interval MS --resend N --nc 0|1   KCP tuning (--mode manual only)\n" \
+"      --acknodelay      send ACKs at once\n" \
+"      --log FILE        append what ferry logs to FILE instead of stderr\n" \
+"      --dscp N --quiet --snmpperiod S   accepted, no effect\n" \
+"      --tcp, --snmplog, --pprof   not supported by ferry (exit status 2)\n" \
+"  -c FILE               kcptun's JSON config; its keys override the command line\n" \
+"  -h, --help            this text\n" \
+"  -v, --version         print the version\n" \
+"Options are written -name or --name, with -name VALUE or -name=VALUE.\n" \
+"Exit status: 0 clean exit, 1 start-up failure, 2 usage or config error.\n"
+
+static const char usage_kcptun_client[] =
+"usage: kcptun-client -l LOCAL -r SERVER [options]    (ferry: tcp://LOCAL -> kcp://SERVER, kcptun's wire format)\n"
+"       kcptun-client -c client.json [options]\n"
+"\n"
+"ferry as a drop-in kcptun client: TCP connections to LOCAL become streams in a KCP session\n"
+"to a kcptun (or ferry) server at SERVER. \":PORT\" listens on every address.\n"
+"\n"
+"  -l, --localaddr ADDR  local TCP listen address (default \":12948\")\n"
+"  -r, --remoteaddr ADDR kcp server address HOST:PORT (required)\n"
+KCPTUN_USAGE_COMMON
+"      --conn N --autoexpire S --scavengettl S   accepted, no effect\n"
+KCPTUN_USAGE_TUNING;
+
+static const char usage_kcptun_server[] =
+"usage: kcptun-server -l LISTEN -t TARGET [options]   (ferry: kcp://LISTEN -> tcp://TARGET, kcptun's wire format)\n"
+"       kcptun-server -c server.json [options]\n"
+"\n"
+"ferry as a drop-in kcptun server: KCP sessions from kcptun (or ferry) clients arrive on UDP\n"
+"LISTEN; each stream is connected to TARGET. \":PORT\" listens on every address.\n"
+"\n"
+"  -l, --listen ADDR     UDP listen address (default \":29900\")\n"
+"  -t, --target ADDR     TCP target HOST:PORT (default \"127.0.0.1:12948\"; no unix sockets)\n"
+KCPTUN_USAGE_COMMON
+KCPTUN_USAGE_TUNING;
 
 struct ferry {
 	struct global_opts g;
@@ -837,6 +892,61 @@ static void make_absolute(const char **path)
 		*path = abs;	/* lives as long as the process */
 }
 
+/* kcptun's ":PORT" is every address: [::] dual-stack, unless this host has no IPv6 at all. */
+static bool ipv6_available(void)
+{
+	int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+/* kcptun's --log FILE: everything ferry writes to stderr is appended to FILE instead. */
+static void stderr_to_file(const char *path)
+{
+	char msg[ARGS_ERR_MAX];
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
+
+	if (fd < 0 || dup2(fd, STDERR_FILENO) < 0) {
+		int e = errno;
+
+		snprintf(msg, sizeof(msg), "--log %s: %s", path, strerror(e));
+		exit(start_failed(e, msg));
+	}
+	close(fd);
+}
+
+/* kcptun-client / kcptun-server: kcptun's options and -c JSON, one kcptun-profile rule. */
+static void kcptun_parse_or_die(struct ferry *f, int argc, char **argv)
+{
+	char err[ARGS_ERR_MAX];
+	struct kcptun_cli kc;
+
+	kcptun_cli_init(&kc, f->dia, &f->ro);
+	if (kcptun_args_parse(&kc, argc - 1, argv + 1, &f->g, &f->ro, err, sizeof(err)))
+		die_usage(err);
+	if (f->g.help) {
+		fputs(f->dia == ARGS_KCPTUN_SERVER ? usage_kcptun_server : usage_kcptun_client, stdout);
+		exit(0);
+	}
+	if (f->g.version) {
+		printf("ferry %s\n", FERRY_VERSION);
+		exit(0);
+	}
+	if (kc.config_path && kcptun_config_load(&kc, &f->ro, err, sizeof(err)))
+		die_usage(err);
+	f->rules = calloc(1, sizeof(*f->rules));
+	if (!f->rules)
+		die_usage("out of memory");
+	f->nrules = 1;
+	if (kcptun_rule_build(&kc, ipv6_available(), &f->ro, &f->rules[0], err, sizeof(err)))
+		die_usage(err);
+	if (kc.log_path[0])
+		stderr_to_file(kc.log_path);
+}
+
 static void parse_or_die(struct ferry *f, int argc, char **argv)
 {
 	char err[ARGS_ERR_MAX];
@@ -854,6 +964,14 @@ static void parse_or_die(struct ferry *f, int argc, char **argv)
 		f->dia = ARGS_KCPTCP_CLIENT;
 	else if (!strcmp(prog, "kcptcp-server"))
 		f->dia = ARGS_KCPTCP_SERVER;
+	else if (!strcmp(prog, "kcptun-client"))
+		f->dia = ARGS_KCPTUN_CLIENT;
+	else if (!strcmp(prog, "kcptun-server"))
+		f->dia = ARGS_KCPTUN_SERVER;
+	if (f->dia == ARGS_KCPTUN_CLIENT || f->dia == ARGS_KCPTUN_SERVER) {
+		kcptun_parse_or_die(f, argc, argv);
+		return;
+	}
 	if (args_parse(f->dia, argc - 1, argv + 1, &f->g, &f->ro, &res, err, sizeof(err)))
 		die_usage(err);
 	if (f->g.help) {

@@ -146,6 +146,9 @@ lossy_20pct_50ms_32mib_intact() { lossy 20 7113; }
 
 kcptun_or_skip() {
 	command -v kcptun-server >/dev/null && command -v kcptun-client >/dev/null || skip "kcptun not installed"
+	# make install puts ferry's own kcptun-client/-server symlinks on PATH: those are not kcptun
+	kcptun-client -v 2>&1 | grep -q '^kcptun version' && kcptun-server -v 2>&1 | grep -q '^kcptun version' ||
+		skip "kcptun-client/kcptun-server on PATH are not kcptun ($(command -v kcptun-server))"
 }
 
 # kcptun_case PORT DIRECTION ARGS...: DIRECTION "ferry-client" = ferry client -> kcptun-server,
@@ -394,6 +397,82 @@ many_clients_per_server_and_max_sessions() {
 	FERRY_OUT=$SRV_OUT FERRY_PID=$SRV_PID wait_stat rules.0.kcp.sessions -eq 2
 }
 
+# ---- kcptun's own command line: ferry installed as kcptun-client / kcptun-server ----
+
+# kcptun_alias NAME: a symlink NAME -> ferry in $T (argv[0] picks the dialect)
+kcptun_alias() {
+	ln -sf "$FERRY" "$T/$1"
+}
+
+# ferry as kcptun-client with kcptun's flags only (single and double dashes, ":PORT", --log)
+# against Debian's kcptun-server in its default profile (aes, FEC 10/3, snappy)
+kcptun_cli_client_default_profile() {
+	local out
+	kcptun_or_skip
+	kcptun_alias kcptun-client
+	nsx "$NS_F" kcptun-server -l "$F4C:7220" -t "$S4:$ECHO" --key test >"$T/kcptun-7220.log" 2>&1 &
+	wait_udp_listen "$NS_F" 7220 $! || fail "kcptun-server does not start: $(tail -n 3 "$T/kcptun-7220.log")"
+	FERRY_BIN=$T/kcptun-client ferry_up "$NS_C" 7220 -l :7220 -r "$F4C:7220" -key=test --conn 1 \
+		--log "$T/client-7220.log"
+	out=$(tool "$NS_C" send-hash 127.0.0.1 7220 --bytes $((4 * MIB)) --no-half-close --timeout 60 2>&1) ||
+		fail "4 MiB echo: $out"
+	# ":PORT" is kcptun's every address: IPv6 reaches the same (dual-stack) listener
+	out=$(tool "$NS_C" send-hash ::1 7220 --bytes $((64 << 10)) --no-half-close --timeout 20 2>&1) ||
+		fail "64 KiB echo over ::1: $out"
+	grep -qi 'invalid protocol' "$T/kcptun-7220.log" && fail "kcptun logged a protocol error"
+	grep -q 'kcp://10.77.1.2:7220: listening' "$T/client-7220.log" || fail "--log: no start-up lines in the file"
+	[ -s "$FERRY_ERR" ] && fail "--log: ferry still wrote to stderr: $(head -n 2 "$FERRY_ERR")"
+	ferry_alive
+}
+
+# ferry as kcptun-server -c server.json against Debian's kcptun-client -c client.json; the
+# JSON overrides the command line's -l, and sets a key, cipher, smux v2 and no compression
+# that must all match kcptun's for the stream to pass
+kcptun_cli_server_json_config() {
+	local out common
+	kcptun_or_skip
+	kcptun_alias kcptun-server
+	common='"key": "json key", "crypt": "aes-128", "mode": "fast3", "mtu": 1400, "datashard": 10,
+	  "parityshard": 3, "dscp": 46, "nocomp": true, "acknodelay": false, "smuxver": 2, "keepalive": 10,
+	  "quiet": false, "tcp": false'
+	printf '{\n  "listen": ":7221", "target": "%s:%s", "sndwnd": 2048, "rcvwnd": 2048, "pprof": false,\n  %s\n}\n' \
+		"$S4" "$ECHO" "$common" >"$T/server.json"
+	printf '{\n  "localaddr": "127.0.0.1:7221", "remoteaddr": "%s:7221",\n  %s\n}\n' "$F4C" "$common" >"$T/client.json"
+	FERRY_BIN=$T/kcptun-server ferry_up -u "$NS_F" 7221 -l 127.0.0.1:7299 -c "$T/server.json"
+	nsx "$NS_C" kcptun-client -c "$T/client.json" >"$T/kcptun-7221.log" 2>&1 &
+	wait_tcp_listen "$NS_C" 7221 $! || fail "kcptun-client does not start: $(tail -n 3 "$T/kcptun-7221.log")"
+	out=$(tool "$NS_C" send-hash 127.0.0.1 7221 --bytes $((4 * MIB)) --no-half-close --timeout 60 2>&1) ||
+		fail "4 MiB echo: $out"
+	grep -qi 'invalid protocol' "$T/kcptun-7221.log" && fail "kcptun logged a protocol error"
+	ferry_alive
+}
+
+# usage_exit STATUS WANT CMD...: CMD exits with STATUS and prints a line containing WANT
+usage_exit() {
+	local want_rc=$1 want=$2 out rc
+	shift 2
+	out=$(timeout 5 ip netns exec "$NS_C" "$@" 2>&1)
+	rc=$?
+	[ "$rc" = "$want_rc" ] || fail "$(basename "$1") ${*:2}: exit status $rc, expected $want_rc: $out"
+	grep -qF -- "$want" <<<"$out" || fail "$(basename "$1") ${*:2}: expected \"$want\" in: $out"
+}
+
+kcptun_cli_bad_options_exit_2() {
+	kcptun_alias kcptun-client
+	kcptun_alias kcptun-server
+	printf '{\n  "listen": ":7222",\n  "target": {"host": "x"}\n}\n' >"$T/nested.json"
+	usage_exit 2 "ferry: --tcp (kcptun's TCP emulation) is not supported by ferry" "$T/kcptun-client" -r 10.0.0.1:1 --tcp
+	usage_exit 2 "ferry: --snmplog is not supported by ferry" "$T/kcptun-server" --snmplog /tmp/snmp.log
+	usage_exit 2 "ferry: -pprof (Go's profiler) is not supported by ferry" "$T/kcptun-server" -pprof
+	usage_exit 2 'ferry: unknown option "--bogus" for kcptun-client (see kcptun-client -h)' "$T/kcptun-client" --bogus 1
+	usage_exit 2 'ferry: unknown option "-t" for kcptun-client' "$T/kcptun-client" -r 10.0.0.1:1 -t 10.0.0.2:22
+	usage_exit 2 "ferry: missing -r/--remoteaddr SERVER:PORT" "$T/kcptun-client" -l :7222
+	usage_exit 2 "ferry: $T/nested.json:3:13: \"target\": nested objects are not allowed" "$T/kcptun-server" -c "$T/nested.json"
+	usage_exit 2 "ferry: cannot open config \"$T/missing.json\"" "$T/kcptun-server" -c "$T/missing.json"
+	usage_exit 0 "usage: kcptun-server -l LISTEN -t TARGET" "$T/kcptun-server" -h
+	usage_exit 0 "ferry " "$T/kcptun-client" -v
+}
+
 need_root_and_tools
 topology_up || setup_fail "could not build namespaces"
 server_start "$NS_S" echo :: $ECHO || setup_fail "echo server"
@@ -428,4 +507,7 @@ run_case replayed_and_junk_packets_get_no_answer
 run_case many_clients_per_server_and_max_sessions
 run_case server_drains_streams_on_sigterm
 run_case rekey_lost_30s_survives_70s_closes
+run_case kcptun_cli_client_default_profile
+run_case kcptun_cli_server_json_config
+run_case kcptun_cli_bad_options_exit_2
 finish
