@@ -145,8 +145,8 @@ static const char usage_ferry[] =
 /* kcptun's own command lines (cmd/kcptun_args.c); the option list is kcptun's, in its order */
 #define KCPTUN_USAGE_COMMON \
 "      --key K           password the cipher key is derived from (default \"it's a secrect\", or $KCPTUN_KEY)\n" \
-"      --crypt NAME      aes (default), aes-128, aes-192, salsa20, blowfish, cast5, 3des, tea, xtea, sm4,\n" \
-"                        xor, none: obfuscation only, NOT authenticated (ferry --psk-file is)\n" \
+"      --crypt NAME      aes (default), aes-128, aes-192, salsa20, blowfish, twofish, cast5, 3des, tea,\n" \
+"                        xtea, sm4, xor, none: obfuscation only, NOT authenticated (ferry --psk-file is)\n" \
 "      --mode MODE       fast3, fast2, fast (default), normal, manual\n"
 #define KCPTUN_USAGE_TUNING \
 "      --mtu N           largest UDP payload (default 1350)\n" \

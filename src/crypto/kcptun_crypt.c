@@ -10,6 +10,8 @@
  * ciphertext block) for every block, which we get from one ECB call over the shifted
  * ciphertext, so AES-NI can work on several blocks at once (about 8x faster here than
  * OpenSSL's CFB decryption). TEA and XTEA are not in OpenSSL; they are a few lines each.
+ * Twofish is in neither OpenSSL nor libsodium: crypto/twofish.c has the block function, and
+ * TEA, XTEA and Twofish share one serial CFB loop here.
  * Blowfish and CAST5 live in OpenSSL 3's legacy provider, loaded into a private library
  * context so the rest of the process keeps the default configuration.
  *
@@ -31,6 +33,7 @@
 
 #include "core/crc32.h"
 #include "crypto/kcptun_crypt.h"
+#include "crypto/twofish.h"
 
 /* §2.2 */
 #define KC_SALT "kcp-go"
@@ -58,9 +61,9 @@ enum kc_kind {
 	KC_EVP,			/* OpenSSL: CFB to encrypt, ECB keystream to decrypt */
 	KC_TEA,
 	KC_XTEA,
+	KC_TWOFISH,
 	KC_SALSA20,
 	KC_XOR,
-	KC_UNSUPPORTED,
 };
 
 struct kc_cipher {
@@ -79,7 +82,7 @@ static const struct kc_cipher kc_ciphers[] = {
 	{ "aes-192", KC_EVP, "AES-192-CFB", "AES-192-ECB", 24, 16 },
 	{ "salsa20", KC_SALSA20, NULL, NULL, 32, 0 },
 	{ "blowfish", KC_EVP, "BF-CFB", "BF-ECB", 32, 8 },
-	{ "twofish", KC_UNSUPPORTED, NULL, NULL, 32, 16 },
+	{ "twofish", KC_TWOFISH, NULL, NULL, 32, 16 },
 	{ "cast5", KC_EVP, "CAST5-CFB", "CAST5-ECB", 16, 8 },
 	{ "3des", KC_EVP, "DES-EDE3-CFB", "DES-EDE3-ECB", 24, 8 },
 	{ "tea", KC_TEA, NULL, NULL, 16, 8 },
@@ -96,6 +99,7 @@ struct kcptun_crypt {
 	EVP_CIPHER_CTX *cfb;			/* KC_EVP: encrypts */
 	EVP_CIPHER_CTX *ecb;			/* KC_EVP: keystream for decryption */
 	uint32_t tea_key[4];			/* KC_TEA, KC_XTEA */
+	struct twofish_key twofish;		/* KC_TWOFISH: subkeys and key-dependent S-boxes */
 	uint8_t salsa_key[crypto_stream_salsa20_KEYBYTES];
 	uint8_t *xor_table;			/* KC_XOR: KCPTUN_CRYPT_XOR_TABLE_BYTES */
 
@@ -133,7 +137,7 @@ static void kc_libctx_init(void)
 
 const char *kcptun_crypt_names(void)
 {
-	return "aes, aes-128, aes-192, salsa20, blowfish, cast5, 3des, tea, xtea, sm4, xor, none, null";
+	return "aes, aes-128, aes-192, salsa20, blowfish, twofish, cast5, 3des, tea, xtea, sm4, xor, none, null";
 }
 
 const char *kcptun_crypt_name(const struct kcptun_crypt *c)
@@ -216,18 +220,38 @@ static void xtea_encrypt_block(const uint32_t k[4], const uint8_t in[8], uint8_t
 	put_be32(out + 4, v1);
 }
 
-/* CFB-64 over one of our own 8-byte block functions; the register restarts at the IV. */
-static void cfb64_own(const struct kcptun_crypt *c, uint8_t *buf, size_t n, bool decrypt)
+static void own_encrypt_block(const struct kcptun_crypt *c, const uint8_t *in, uint8_t *out)
 {
-	void (*block)(const uint32_t k[4], const uint8_t in[8], uint8_t out[8]) =
-		c->cipher->kind == KC_TEA ? tea_encrypt_block : xtea_encrypt_block;
-	uint8_t reg[8], ks[8];
+	switch (c->cipher->kind) {
+	case KC_TEA:
+		tea_encrypt_block(c->tea_key, in, out);
+		break;
+	case KC_XTEA:
+		xtea_encrypt_block(c->tea_key, in, out);
+		break;
+	case KC_TWOFISH:
+		twofish_encrypt(&c->twofish, in, out);
+		break;
+	default:
+		break;
+	}
+}
 
-	memcpy(reg, kc_iv, sizeof(reg));
-	for (size_t off = 0; off < n; off += 8) {
-		size_t m = n - off < 8 ? n - off : 8;
+/*
+ * Full-feedback CFB (CFB-64 or CFB-128, the cipher's block size) over one of our own
+ * block functions; the register restarts at the IV and a short last block takes the
+ * keystream's prefix.
+ */
+static void cfb_own(const struct kcptun_crypt *c, uint8_t *buf, size_t n, bool decrypt)
+{
+	size_t bs = c->cipher->block_bytes;
+	uint8_t reg[KC_MAX_BLOCK_BYTES], ks[KC_MAX_BLOCK_BYTES];
 
-		block(c->tea_key, reg, ks);
+	memcpy(reg, kc_iv, bs);
+	for (size_t off = 0; off < n; off += bs) {
+		size_t m = n - off < bs ? n - off : bs;
+
+		own_encrypt_block(c, reg, ks);
 		if (decrypt)
 			memcpy(reg, buf + off, m);
 		for (size_t i = 0; i < m; i++)
@@ -348,6 +372,8 @@ static int cipher_setup(struct kcptun_crypt *c, const uint8_t *pass)
 		for (int i = 0; i < 4; i++)
 			c->tea_key[i] = get_be32(pass + 4 * i);
 		return 0;
+	case KC_TWOFISH:
+		return twofish_setkey(&c->twofish, pass, c->cipher->key_bytes);
 	case KC_SALSA20:
 		memcpy(c->salsa_key, pass, sizeof(c->salsa_key));
 		return 0;
@@ -355,8 +381,6 @@ static int cipher_setup(struct kcptun_crypt *c, const uint8_t *pass)
 		return xor_setup(c, pass);
 	case KC_NONE:
 		return 0;
-	case KC_UNSUPPORTED:
-		break;
 	}
 	return -ENOTSUP;
 }
@@ -373,8 +397,6 @@ int kcptun_crypt_new(const char *name, const char *key, struct kcptun_crypt **ou
 	ci = kc_cipher_find(null_is_aes ? "aes" : name);
 	if (!ci)
 		return -EINVAL;
-	if (ci->kind == KC_UNSUPPORTED)
-		return -ENOTSUP;
 	if (sodium_init() < 0)
 		return -ENOMEM;
 	c = calloc(1, sizeof(*c));
@@ -448,7 +470,8 @@ static void transform(struct kcptun_crypt *c, uint8_t *buf, size_t n, bool decry
 		break;
 	case KC_TEA:
 	case KC_XTEA:
-		cfb64_own(c, buf, n, decrypt);
+	case KC_TWOFISH:
+		cfb_own(c, buf, n, decrypt);
 		break;
 	case KC_SALSA20:
 		crypto_stream_salsa20_xor(buf + KC_SALSA_NONCE_BYTES, buf + KC_SALSA_NONCE_BYTES,
@@ -458,7 +481,6 @@ static void transform(struct kcptun_crypt *c, uint8_t *buf, size_t n, bool decry
 		xor_table_apply(c, buf, n);
 		break;
 	case KC_NONE:
-	case KC_UNSUPPORTED:
 		break;
 	}
 }

@@ -23,10 +23,11 @@ struct kcptun_crypt;
 
 /*
  * name = the --crypt value, key = the --key text (UTF-8 bytes). Accepted: aes (default of
- * kcptun), aes-128, aes-192, salsa20, blowfish, cast5, 3des, tea, xtea, sm4, xor, none, and
- * "null", which Debian's kcptun 20210922 takes as aes (kcptun_crypt_null_is_aes() then says
- * so, for a warning). Returns 0, -EINVAL for an unknown name, -ENOTSUP for a name kcptun
- * knows but ferry does not implement (twofish) or that this libcrypto cannot do, -ENOMEM.
+ * kcptun), aes-128, aes-192, salsa20, blowfish, twofish, cast5, 3des, tea, xtea, sm4, xor,
+ * none, and "null", which Debian's kcptun 20210922 takes as aes (kcptun_crypt_null_is_aes()
+ * then says so, for a warning). Returns 0, -EINVAL for an unknown name, -ENOTSUP for a
+ * cipher this libcrypto cannot do (blowfish and cast5 without OpenSSL's legacy provider),
+ * -ENOMEM.
  */
 int kcptun_crypt_new(const char *name, const char *key, struct kcptun_crypt **out);
 void kcptun_crypt_free(struct kcptun_crypt *c);

@@ -183,6 +183,9 @@ kcptun_minimal_v2_ferry_client() { kcptun_case 7203 ferry-client "${MINIMAL[@]}"
 kcptun_minimal_v2_ferry_server() { kcptun_case 7204 ferry-server "${MINIMAL[@]}" --smuxver 2; }
 kcptun_salsa20_ferry_client() { kcptun_case 7205 ferry-client --key test --crypt salsa20 --nocomp --datashard 0 --parityshard 0; }
 kcptun_salsa20_ferry_server() { kcptun_case 7206 ferry-server --key test --crypt salsa20 --nocomp --datashard 0 --parityshard 0; }
+# twofish is ferry's own code (crypto/twofish.c), not a library's: both directions
+kcptun_twofish_ferry_client() { kcptun_case 7216 ferry-client --key test --crypt twofish --nocomp --datashard 0 --parityshard 0; }
+kcptun_twofish_ferry_server() { kcptun_case 7217 ferry-server --key test --crypt twofish --nocomp --datashard 0 --parityshard 0; }
 kcptun_xor_fast3_ferry_client() { kcptun_case 7207 ferry-client --key test --crypt xor --nocomp --datashard 0 --parityshard 0 --mode fast3; }
 kcptun_default_profile_ferry_client() { kcptun_case 7208 ferry-client --key test; }
 kcptun_default_profile_ferry_server() { kcptun_case 7209 ferry-server --key test; }
@@ -495,6 +498,8 @@ run_case kcptun_minimal_v2_ferry_client
 run_case kcptun_minimal_v2_ferry_server
 run_case kcptun_salsa20_ferry_client
 run_case kcptun_salsa20_ferry_server
+run_case kcptun_twofish_ferry_client
+run_case kcptun_twofish_ferry_server
 run_case kcptun_xor_fast3_ferry_client
 run_case kcptun_default_profile_ferry_client
 run_case kcptun_default_profile_ferry_server
