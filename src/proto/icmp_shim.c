@@ -119,29 +119,62 @@ int icmp_echo_read(const uint8_t *p, size_t n, int v6, struct icmp_echo *e)
 
 /* ---- Internet checksum (RFC 1071) ---- */
 
-uint16_t inet_csum(const struct csum_piece *pieces, int npieces)
+/*
+ * The one's-complement sum of p[0..n) taken as 16-bit words in host byte order, folded to
+ * 16 bits. RFC 1071 §2(B): the sum is byte-order independent, so the words can be loaded as
+ * they lie, four bytes at a time; the caller swaps the result into network order once. A
+ * 64-bit accumulator of 32-bit loads cannot overflow for any IP-sized buffer.
+ */
+static uint16_t csum_fold_host(const uint8_t *p, size_t n)
 {
 	uint64_t sum = 0;
-	int odd = 0;	/* the bytes so far end in the high half of a 16-bit word */
+	uint32_t w32;
+	uint16_t w16;
 
-	for (int i = 0; i < npieces; i++) {
-		const uint8_t *p = pieces[i].p;
-		size_t n = pieces[i].n, j = 0;
-
-		/* a piece after an odd-length one starts with the low byte of a word */
-		if (odd && n) {
-			sum += p[j++];
-			odd = 0;
-		}
-		for (; j + 1 < n; j += 2)
-			sum += (uint32_t)p[j] << 8 | p[j + 1];
-		if (j < n) {
-			sum += (uint32_t)p[j] << 8;
-			odd = 1;
-		}
+	for (; n >= 4; p += 4, n -= 4) {
+		memcpy(&w32, p, sizeof(w32));
+		sum += w32;
+	}
+	if (n >= 2) {
+		memcpy(&w16, p, sizeof(w16));
+		sum += w16;
+		p += 2;
+		n -= 2;
+	}
+	if (n) {
+		/* an odd last byte is the first byte of a word padded with zero */
+		uint8_t last[2] = { p[0], 0 };
+		memcpy(&w16, last, sizeof(w16));
+		sum += w16;
 	}
 	while (sum >> 16)
 		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)sum;
+}
+
+static uint16_t swap16(uint16_t v)
+{
+	return (uint16_t)(v << 8 | v >> 8);
+}
+
+uint16_t inet_csum(const struct csum_piece *pieces, int npieces)
+{
+	const uint16_t one = 1;
+	uint32_t sum = 0;
+	size_t off = 0;
+
+	for (int i = 0; i < npieces; i++) {
+		uint16_t part = csum_fold_host(pieces[i].p, pieces[i].n);
+
+		/* a piece that starts at an odd offset pairs its bytes the other way round */
+		sum += off & 1 ? swap16(part) : part;
+		off += pieces[i].n;
+	}
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	/* the sum of host-order words is the network-order sum with its bytes swapped */
+	if (*(const uint8_t *)&one)
+		sum = swap16((uint16_t)sum);
 	return (uint16_t)~sum;
 }
 

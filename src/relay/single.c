@@ -3,9 +3,11 @@
  *
  * Per pair: one thread, one loop, a listener socket and an upstream socket. A received
  * batch is handled under the flow's mutex (lock checks, ICMP session state), producing
- * send batches that go out with sendmmsg after the mutex is released. Payload bytes are
- * never copied except when they must wait (the first datagram during an upstream
- * handshake, a reply waiting for a fresh request sequence in sync mode).
+ * send batches that go out after the mutex is released: ICMP frames with sendmmsg, UDP
+ * datagrams through batch_send (UDP GSO for runs of equal sizes, as the general relay).
+ * UDP sockets ask for GRO, so one read may carry many datagrams; they are handled one by
+ * one. Payload bytes are never copied except when they must wait (the first datagram
+ * during an upstream handshake, a reply waiting for a fresh request sequence in sync mode).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -17,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <stdarg.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -25,6 +28,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/util.h"
+#include "net/batch.h"
 #include "net/endpoint.h"
 #include "net/sock.h"
 #include "relay/single.h"
@@ -46,6 +50,12 @@
 #define SINGLE_ROUNDS 8
 /* packet-dump records printed at most, per stage kind (§4.3 "bounded sampling"). */
 #define SINGLE_DUMP_BUDGET 4096
+/* Control data of one UDP read: the GRO segment size. */
+#define SINGLE_CTL_BYTES 64
+
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
 
 const char *const single_ctr_names[SC_COUNT] = {
 	"icmp_sequence_future", "icmp_sequence_stale", "icmp_sequence_duplicate",
@@ -92,7 +102,9 @@ struct txq {
 	bool icmp;
 	unsigned n;
 	struct tx_entry e[SINGLE_BATCH + 4];
-	struct mmsghdr m[SINGLE_BATCH + 4];
+	struct mmsghdr m[SINGLE_BATCH + 4];	/* ICMP: one message per frame */
+	struct iovec iov[SINGLE_BATCH + 4];	/* UDP: the payloads, for batch_send */
+	struct batch_tx btx;			/* UDP: GSO state of this socket */
 };
 
 struct single_pair {
@@ -114,6 +126,7 @@ struct single_pair {
 	struct sockaddr_storage raddr[SINGLE_BATCH];
 	struct iovec riov[SINGLE_BATCH];
 	struct mmsghdr rmsg[SINGLE_BATCH];
+	char rctl[SINGLE_BATCH][SINGLE_CTL_BYTES];
 	struct txq to_up, to_cl;
 	struct tx_entry *queue_last;
 	enum { DIR_C2U, DIR_U2C } cur_dir;
@@ -269,13 +282,28 @@ static void count_latency(struct single_dir_stats *d, uint64_t rx_ns, uint64_t s
 		CTR_ADD(d->zero_resolution_samples, 1);
 }
 
-static void txq_flush(struct single_pair *p, struct txq *q, struct single_dir_stats *d)
+/* The frame at q->e[i] was refused by the kernel: a lost packet, not a dead peer. */
+static void txq_count_failed(struct single_pair *p, struct txq *q, unsigned i, int err,
+			     struct single_dir_stats *d)
+{
+	struct tx_entry *e = &q->e[i];
+
+	CTR_ADD(d->errs, 1);
+	CTR_ADD(*(e->user ? &d->user_send_errors : &d->control_send_errors), 1);
+	if (e->user) {
+		LOG_RL(LOG_DEBUG, "worker pair %u: send %s: %s", p->idx,
+		       d == &p->st.c2u ? "upstream" : "to client", strerror(err));
+		if (dbg(p, SINGLE_LOG_PACKETS))
+			log_debug("[handle_send_result] worker pair %u send failed: %s", p->idx, strerror(err));
+	}
+	e->user = false;
+}
+
+/* ICMP frames are header + payload each: one sendmmsg message per frame. */
+static void txq_send_icmp(struct single_pair *p, struct txq *q, struct single_dir_stats *d)
 {
 	unsigned i, sent = 0;
-	uint64_t start, done;
 
-	if (!q->n)
-		return;
 	for (i = 0; i < q->n; i++) {
 		struct msghdr *h = &q->m[i].msg_hdr;
 		struct tx_entry *e = &q->e[i];
@@ -288,26 +316,71 @@ static void txq_flush(struct single_pair *p, struct txq *q, struct single_dir_st
 			h->msg_namelen = sockaddr_len((struct sockaddr *)&e->to);
 		}
 	}
-	start = now_ns();
 	while (sent < q->n) {
 		int r = sendmmsg(q->fd, q->m + sent, q->n - sent, MSG_DONTWAIT);
 		if (r > 0) {
 			sent += (unsigned)r;
 			continue;
 		}
-		/* the first unsent one failed: count it (a lost packet, not a dead peer) and go on */
-		struct tx_entry *e = &q->e[sent];
-		CTR_ADD(d->errs, 1);
-		CTR_ADD(*(e->user ? &d->user_send_errors : &d->control_send_errors), 1);
-		if (e->user) {
-			LOG_RL(LOG_DEBUG, "worker pair %u: send %s: %s", p->idx,
-			       d == &p->st.c2u ? "upstream" : "to client", strerror(errno));
-			if (dbg(p, SINGLE_LOG_PACKETS))
-				log_debug("[handle_send_result] worker pair %u send failed: %s", p->idx, strerror(errno));
-		}
-		sent++;
-		q->e[sent - 1].user = false;
+		/* the first unsent one failed: count it and go on with the rest */
+		txq_count_failed(p, q, sent++, errno, d);
 	}
+}
+
+/* How many entries from q->e[i] on go to the same place (one batch_send call). */
+static unsigned txq_run(const struct txq *q, unsigned i)
+{
+	const struct sockaddr_storage *to = &q->e[i].to;
+	unsigned k = 1;
+
+	while (i + k < q->n && k < BATCH_MAX &&
+	       (to->ss_family == AF_UNSPEC ? q->e[i + k].to.ss_family == AF_UNSPEC
+					   : same_addr(to, &q->e[i + k].to)))
+		k++;
+	return k;
+}
+
+/*
+ * UDP payloads to one destination go through batch_send: a run of equal sizes leaves as
+ * one UDP GSO send, so the kernel's output path runs once per run instead of per datagram.
+ */
+static void txq_send_udp(struct single_pair *p, struct txq *q, struct single_dir_stats *d)
+{
+	unsigned i, sent = 0;
+
+	for (i = 0; i < q->n; i++)
+		q->iov[i] = q->e[i].iov[1];
+	while (sent < q->n) {
+		unsigned k = txq_run(q, sent);
+		const struct sockaddr *to = NULL;
+		socklen_t tolen = 0;
+
+		if (q->e[sent].to.ss_family != AF_UNSPEC) {
+			to = (const struct sockaddr *)&q->e[sent].to;
+			tolen = sockaddr_len(to);
+		}
+		int r = batch_send(&q->btx, q->fd, q->iov + sent, (int)k, to, tolen);
+		if (r > 0) {
+			sent += (unsigned)r;
+			continue;
+		}
+		/* a refused GSO send lost its whole run: count the first, retry the rest */
+		txq_count_failed(p, q, sent++, -r, d);
+	}
+}
+
+static void txq_flush(struct single_pair *p, struct txq *q, struct single_dir_stats *d)
+{
+	unsigned i;
+	uint64_t start, done;
+
+	if (!q->n)
+		return;
+	start = now_ns();
+	if (q->icmp)
+		txq_send_icmp(p, q, d);
+	else
+		txq_send_udp(p, q, d);
 	done = now_ns();
 	for (i = 0; i < q->n; i++) {
 		struct tx_entry *e = &q->e[i];
@@ -525,12 +598,9 @@ static bool oversize(struct single_pair *p, struct single_dir_stats *d, const ui
 	return true;
 }
 
-static void c2u_udp(struct single_pair *p, struct single_flow *f, unsigned i, uint64_t rx_ns)
+static void c2u_udp(struct single_pair *p, struct single_flow *f, const struct sockaddr_storage *from,
+		    const uint8_t *b, size_t n, uint64_t rx_ns)
 {
-	const struct sockaddr_storage *from = &p->raddr[i];
-	uint8_t *b = p->riov[i].iov_base;
-	size_t n = p->rmsg[i].msg_len;
-
 	dump_packet(p, "received", "udp", b, n);
 	dump_packet(p, "admission", "udp", b, n);
 	if (!f->locked) {
@@ -714,19 +784,17 @@ static void to_client(struct single_pair *p, struct single_flow *f, const uint8_
 	}
 }
 
-static void u2c_udp(struct single_pair *p, struct single_flow *f, unsigned i, uint64_t rx_ns)
+static void u2c_udp(struct single_pair *p, struct single_flow *f, const struct sockaddr_storage *from,
+		    const uint8_t *b, size_t n, uint64_t rx_ns)
 {
-	uint8_t *b = p->riov[i].iov_base;
-	size_t n = p->rmsg[i].msg_len;
-
 	dump_packet(p, "received", "udp", b, n);
 	dump_packet(p, "admission", "udp", b, n);
-	if (!p->u_connected && !same_addr(&p->raddr[i], &p->s->o.there.addr)) {
+	if (!p->u_connected && !same_addr(from, &p->s->o.there.addr)) {
 		CTR_ADD(p->st.ctr[SC_WRONG_PEER], 1);
 		disposition(p, "drop-wrong-peer", b, n);
 		if (dbg(p, SINGLE_LOG_DROPS)) {
 			char a[64];
-			fmt_addr(&p->raddr[i], a, sizeof(a));
+			fmt_addr(from, a, sizeof(a));
 			log_debug("dropping packet from unexpected upstream peer %s", a);
 		}
 		return;
@@ -771,7 +839,7 @@ static void u2c_icmp(struct single_pair *p, struct single_flow *f, unsigned i, u
 
 /* ---------------- readiness ---------------- */
 
-static int pair_recv(struct single_pair *p, int fd, struct single_dir_stats *d)
+static int pair_recv(struct single_pair *p, int fd, bool udp, struct single_dir_stats *d)
 {
 	unsigned i;
 
@@ -783,6 +851,10 @@ static int pair_recv(struct single_pair *p, int fd, struct single_dir_stats *d)
 		p->rmsg[i].msg_hdr.msg_iovlen = 1;
 		p->rmsg[i].msg_hdr.msg_name = &p->raddr[i];
 		p->rmsg[i].msg_hdr.msg_namelen = sizeof(p->raddr[i]);
+		if (udp) {
+			p->rmsg[i].msg_hdr.msg_control = p->rctl[i];
+			p->rmsg[i].msg_hdr.msg_controllen = sizeof(p->rctl[i]);
+		}
 	}
 	int n = recvmmsg(fd, p->rmsg, SINGLE_BATCH, MSG_DONTWAIT, NULL);
 	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
@@ -794,14 +866,63 @@ static int pair_recv(struct single_pair *p, int fd, struct single_dir_stats *d)
 	return n;
 }
 
+/* The GRO segment size of a UDP read (0: one datagram). */
+static size_t gro_segment(struct msghdr *mh)
+{
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+		if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO) {
+			int v;
+			memcpy(&v, CMSG_DATA(cm), sizeof(v));
+			return v > 0 ? (size_t)v : 0;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Sends what is queued when a queue might not take the frames of one more datagram (a GRO
+ * read carries many datagrams). The flow's mutex is not held across the syscalls.
+ */
+static void pair_make_room(struct single_pair *p, struct single_flow *f)
+{
+	if (p->to_up.n < SINGLE_BATCH && p->to_cl.n < SINGLE_BATCH)
+		return;
+	pthread_mutex_unlock(&f->mu);
+	txq_flush(p, &p->to_up, &p->st.c2u);
+	txq_flush(p, &p->to_cl, &p->st.u2c);
+	pthread_mutex_lock(&f->mu);
+}
+
+/* One UDP read: several datagrams of the segment size (the last may be shorter) under GRO. */
+static void pair_udp_read(struct single_pair *p, struct single_flow *f, unsigned i, bool from_listener,
+			  uint64_t rx_ns)
+{
+	const uint8_t *b = p->riov[i].iov_base;
+	size_t len = p->rmsg[i].msg_len, seg = gro_segment(&p->rmsg[i].msg_hdr), off = 0;
+
+	if (!seg || seg > len)
+		seg = len;
+	do {
+		size_t part = MIN(seg, len - off);
+
+		pair_make_room(p, f);
+		if (from_listener)
+			c2u_udp(p, f, &p->raddr[i], b + off, part, rx_ns);
+		else
+			u2c_udp(p, f, &p->raddr[i], b + off, part, rx_ns);
+		off += part;
+	} while (off < len);
+}
+
 static void pair_on_readable(struct single_pair *p, bool from_listener)
 {
 	struct single_flow *f = p->flow;
 	struct single_dir_stats *d = from_listener ? &p->st.c2u : &p->st.u2c;
 	int fd = from_listener ? p->lfd : p->ufd;
+	bool udp = from_listener ? !p->s->o.here.icmp : !p->s->o.there.icmp;
 
 	for (int round = 0; round < SINGLE_ROUNDS; round++) {
-		int n = pair_recv(p, fd, d);
+		int n = pair_recv(p, fd, udp, d);
 		if (n <= 0) {
 			if (n == 0 && round == 0)
 				CTR_ADD(p->st.ctr[SC_SPURIOUS_READINESS], 1);
@@ -811,14 +932,12 @@ static void pair_on_readable(struct single_pair *p, bool from_listener)
 		p->cur_dir = from_listener ? DIR_C2U : DIR_U2C;
 		pthread_mutex_lock(&f->mu);
 		for (int i = 0; i < n; i++) {
-			if (from_listener && p->s->o.here.icmp)
-				c2u_icmp(p, f, (unsigned)i, rx_ns);
+			if (udp)
+				pair_udp_read(p, f, (unsigned)i, from_listener, rx_ns);
 			else if (from_listener)
-				c2u_udp(p, f, (unsigned)i, rx_ns);
-			else if (p->s->o.there.icmp)
-				u2c_icmp(p, f, (unsigned)i, rx_ns);
+				c2u_icmp(p, f, (unsigned)i, rx_ns);
 			else
-				u2c_udp(p, f, (unsigned)i, rx_ns);
+				u2c_icmp(p, f, (unsigned)i, rx_ns);
 		}
 		pthread_mutex_unlock(&f->mu);
 		txq_flush(p, &p->to_up, &p->st.c2u);
@@ -946,6 +1065,8 @@ static int udp_open(const struct sockaddr_storage *addr, bool reuseport, char *e
 		goto fail;
 	sock_set_buf(fd, SO_RCVBUF, SINGLE_SOCK_BUF_BYTES);
 	sock_set_buf(fd, SO_SNDBUF, SINGLE_SOCK_BUF_BYTES);
+	/* coalesced reads where the kernel offers UDP GRO: pair_udp_read splits them */
+	(void)setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one));
 	if (bind(fd, (const struct sockaddr *)addr, sockaddr_len((const struct sockaddr *)addr)))
 		goto fail;
 	return fd;

@@ -854,6 +854,46 @@ static void test_inet_csum_pieces_of_odd_lengths_equal_one_buffer(void)
 	}
 }
 
+/* RFC 1071 taken literally: big-endian 16-bit words, one byte at a time. */
+static uint16_t csum_model(const uint8_t *p, size_t n)
+{
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i < n; i++)
+		sum += i % 2 ? p[i] : (uint32_t)p[i] << 8;
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+/* The word-at-a-time sum agrees with the model at every length and start alignment. */
+static void test_inet_csum_matches_bytewise_model(void)
+{
+	static uint8_t buf[1600 + 8];
+	struct csum_piece pc[3];
+
+	test_rng_seed(11);
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)test_rng_below(256);
+	for (size_t n = 0; n <= 1600; n += n < 80 ? 1 : 37) {
+		for (size_t align = 0; align < 8; align++) {
+			const uint8_t *p = buf + align;
+			size_t cut1 = test_rng_below((uint32_t)n + 1), cut2 = cut1 + test_rng_below((uint32_t)(n - cut1) + 1);
+
+			pc[0] = (struct csum_piece){ p, n };
+			CHECK_EQ(inet_csum(pc, 1), csum_model(p, n));
+			pc[0] = (struct csum_piece){ p, cut1 };
+			pc[1] = (struct csum_piece){ p + cut1, cut2 - cut1 };
+			pc[2] = (struct csum_piece){ p + cut2, n - cut2 };
+			CHECK_EQ(inet_csum(pc, 3), csum_model(p, n));
+		}
+	}
+	/* all ones: every 32-bit load is 0xffffffff, the carries must all be folded back */
+	memset(buf, 0xff, sizeof(buf));
+	pc[0] = (struct csum_piece){ buf, 1501 };
+	CHECK_EQ(inet_csum(pc, 1), csum_model(buf, 1501));
+}
+
 /* ---- ICMP echo header ---- */
 
 static void test_icmp_echo_write_sets_type_id_seq_and_zero_checksum(void)
@@ -1316,6 +1356,7 @@ int main(void)
 	RUN(test_shim_err_names_are_distinct);
 	RUN(test_inet_csum_rfc1071_example_and_edges);
 	RUN(test_inet_csum_pieces_of_odd_lengths_equal_one_buffer);
+	RUN(test_inet_csum_matches_bytewise_model);
 	RUN(test_icmp_echo_write_sets_type_id_seq_and_zero_checksum);
 	RUN(test_icmp_echo_read_accepts_only_echo_of_the_family);
 	RUN(test_icmp_echo_read_rejects_nonzero_code_errors_and_short);
