@@ -10,6 +10,38 @@
 #include <inttypes.h>
 #include <stdint.h>
 
+/* Hex text (two digits per byte, nothing between) to bytes; returns how many were written. */
+static inline size_t test_unhex(const char *h, uint8_t *out, size_t cap)
+{
+	size_t n = 0;
+
+	for (; h[0] && h[1] && n < cap; h += 2) {
+		unsigned v;
+
+		sscanf(h, "%2x", &v);
+		out[n++] = (uint8_t)v;
+	}
+	return n;
+}
+
+/* Words of a command line for the argument parsers; no case needs a word with a space. */
+#define TEST_WORDS_MAX 80
+struct test_words {
+	char buf[1024];
+	char *w[TEST_WORDS_MAX];
+	int n;
+};
+
+static inline void test_words_split(struct test_words *ws, const char *text)
+{
+	char *save = NULL, *tok;
+
+	snprintf(ws->buf, sizeof(ws->buf), "%s", text);
+	ws->n = 0;
+	for (tok = strtok_r(ws->buf, " ", &save); tok && ws->n < TEST_WORDS_MAX; tok = strtok_r(NULL, " ", &save))
+		ws->w[ws->n++] = tok;
+}
+
 static int test_failed_;
 static int tests_failed_total_;
 

@@ -12,24 +12,6 @@
 #include "test.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
-#define WORDS_MAX 80
-
-struct words {
-	char buf[1024];
-	char *w[WORDS_MAX];
-	int n;
-};
-
-/* Splits text on spaces; words cannot contain spaces, which no case here needs. */
-static void words_split(struct words *ws, const char *text)
-{
-	char *save = NULL, *tok;
-
-	snprintf(ws->buf, sizeof(ws->buf), "%s", text);
-	ws->n = 0;
-	for (tok = strtok_r(ws->buf, " ", &save); tok && ws->n < WORDS_MAX; tok = strtok_r(NULL, " ", &save))
-		ws->w[ws->n++] = tok;
-}
 
 #define ADD(...) (n += (size_t)snprintf(out + n, len > n ? len - n : 0, __VA_ARGS__))
 
@@ -96,7 +78,7 @@ struct args_case {
 static void args_check(enum args_dialect dia, int rule_line, const struct args_case *c, size_t count)
 {
 	for (size_t i = 0; i < count; i++) {
-		struct words ws;
+		struct test_words ws;
 		struct global_opts g;
 		struct rule_opts ro;
 		struct args_result res;
@@ -105,7 +87,7 @@ static void args_check(enum args_dialect dia, int rule_line, const struct args_c
 
 		global_opts_default(&g);
 		rule_opts_default(&ro);
-		words_split(&ws, c[i].line);
+		test_words_split(&ws, c[i].line);
 		rc = args_parse(dia, ws.n, ws.w, rule_line ? NULL : &g, &ro, &res, err, sizeof(err));
 		CHECK_EQ(rc, c[i].rc);
 		if (rc != c[i].rc) {
@@ -580,12 +562,12 @@ static struct rule *build_kcp(enum args_dialect dia, const char *l, const char *
 	struct rule_opts ro;
 	struct global_opts g;
 	struct args_result res;
-	struct words ws;
+	struct test_words ws;
 	struct rule *r = NULL;
 
 	rule_opts_default(&ro);
 	global_opts_default(&g);
-	words_split(&ws, opts);
+	test_words_split(&ws, opts);
 	err[0] = '\0';
 	if (args_parse(dia, ws.n, ws.w, &g, &ro, &res, err, ARGS_ERR_MAX))
 		return NULL;

@@ -67,18 +67,6 @@ static const char *const cap_10_3[] = {
 	"975360d738255f7562fdc24b5150f2a61132c9f4c341ba55ab3db8b190127c3a",
 };
 
-static size_t unhex(const char *h, uint8_t *out, size_t cap)
-{
-	size_t n = 0;
-
-	for (; h[0] && h[1] && n < cap; h += 2) {
-		unsigned v;
-
-		sscanf(h, "%2x", &v);
-		out[n++] = (uint8_t)v;
-	}
-	return n;
-}
 
 /* ---- a recording deliver function ---- */
 
@@ -221,14 +209,14 @@ static void check_capture_parity(const char *const *cap, int ds, int ps)
 	if (!e)
 		return;
 	for (int i = 0; i < ds; i++) {
-		in.n = unhex(cap[i], in.b, sizeof(in.b));
+		in.n = test_unhex(cap[i], in.b, sizeof(in.b));
 		mine = in;
 		memset(mine.b, 0xaa, FEC_DATA_HDR_BYTES);
 		CHECK_EQ(fec_enc_data(e, mine.b, mine.n), i == ds - 1 ? ps : 0);
 		CHECK(!memcmp(mine.b, in.b, in.n));
 	}
 	for (int j = 0; j < ps; j++) {
-		in.n = unhex(cap[ds + j], in.b, sizeof(in.b));
+		in.n = test_unhex(cap[ds + j], in.b, sizeof(in.b));
 		mine.n = fec_enc_parity(e, j, mine.b, sizeof(mine.b));
 		CHECK_EQ(mine.n, in.n);
 		CHECK(mine.n == in.n && !memcmp(mine.b, in.b, in.n));
@@ -249,14 +237,14 @@ static void check_capture_rebuild(const char *const *cap, int ds, int ps)
 		struct fec_dec *d = fec_dec_new(ds, ps);
 		struct pkt lost_pkt;
 
-		lost_pkt.n = unhex(cap[lost], lost_pkt.b, sizeof(lost_pkt.b));
+		lost_pkt.n = test_unhex(cap[lost], lost_pkt.b, sizeof(lost_pkt.b));
 		memset(&sink, 0, sizeof(sink));
 		for (int i = 0; i < ds + ps; i++) {
 			struct pkt p;
 
 			if (i == lost)
 				continue;
-			p.n = unhex(cap[i], p.b, sizeof(p.b));
+			p.n = test_unhex(cap[i], p.b, sizeof(p.b));
 			CHECK_EQ(feed(d, 1000, p.b, p.n), 0);
 		}
 		CHECK_EQ(sink.n, ds);

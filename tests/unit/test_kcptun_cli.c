@@ -13,23 +13,6 @@
 #include "test.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
-#define WORDS_MAX 40
-
-struct words {
-	char buf[1024];
-	char *w[WORDS_MAX];
-	int n;
-};
-
-static void words_split(struct words *ws, const char *text)
-{
-	char *save = NULL, *tok;
-
-	snprintf(ws->buf, sizeof(ws->buf), "%s", text);
-	ws->n = 0;
-	for (tok = strtok_r(ws->buf, " ", &save); tok && ws->n < WORDS_MAX; tok = strtok_r(NULL, " ", &save))
-		ws->w[ws->n++] = tok;
-}
 
 /* The rule as one line: endpoints, then every KCP option the front-end can touch. */
 static void describe_rule(const struct rule *r, char *out, size_t len)
@@ -50,13 +33,13 @@ static struct rule *kt_build(enum args_dialect dia, const char *line, const char
 {
 	struct kcptun_cli kc;
 	struct rule_opts ro;
-	struct words ws;
+	struct test_words ws;
 	struct rule *r = NULL;
 
 	global_opts_default(g);
 	rule_opts_default(&ro);
 	kcptun_cli_init(&kc, dia, &ro);
-	words_split(&ws, line);
+	test_words_split(&ws, line);
 	err[0] = '\0';
 	if (kcptun_args_parse(&kc, ws.n, ws.w, g, &ro, err, ARGS_ERR_MAX))
 		return NULL;
@@ -200,13 +183,13 @@ static void test_kcptun_help_and_version(void)
 		struct kcptun_cli kc;
 		struct global_opts g;
 		struct rule_opts ro;
-		struct words ws;
+		struct test_words ws;
 		char err[ARGS_ERR_MAX] = "";
 
 		global_opts_default(&g);
 		rule_opts_default(&ro);
 		kcptun_cli_init(&kc, cases[i].dia, &ro);
-		words_split(&ws, cases[i].line);
+		test_words_split(&ws, cases[i].line);
 		CHECK_EQ(kcptun_args_parse(&kc, ws.n, ws.w, &g, &ro, err, sizeof(err)), 0);
 		CHECK_EQ(g.help, cases[i].help);
 		CHECK_EQ(g.version, cases[i].version);

@@ -27,24 +27,12 @@ static const char *const all_ciphers[] = {
 	"null",
 };
 
-static size_t unhex(const char *h, uint8_t *out, size_t cap)
-{
-	size_t n = 0;
-
-	for (; h[0] && h[1] && n < cap; h += 2) {
-		unsigned v;
-
-		sscanf(h, "%2x", &v);
-		out[n++] = (uint8_t)v;
-	}
-	return n;
-}
 
 static bool hex_eq(const uint8_t *p, size_t n, const char *h)
 {
 	uint8_t want[MAX_BYTES];
 
-	return unhex(h, want, sizeof(want)) == n && !memcmp(p, want, n);
+	return test_unhex(h, want, sizeof(want)) == n && !memcmp(p, want, n);
 }
 
 static struct kcptun_crypt *crypt_new(const char *name, const char *key)
@@ -120,7 +108,7 @@ static void test_kcptun_opens_spec_minimal_datagram_as_none(void)
 {
 	struct kcptun_crypt *c = crypt_new("none", "test");
 	uint8_t buf[64], again[64];
-	size_t n = unhex(SPEC_MINIMAL_HELLO, buf, sizeof(buf));
+	size_t n = test_unhex(SPEC_MINIMAL_HELLO, buf, sizeof(buf));
 
 	CHECK_EQ(n, 58);
 	CHECK_EQ(kcptun_crypt_open(c, buf, n), 0);
@@ -207,7 +195,7 @@ static void test_kcptun_opens_first_datagram_of_every_kcptun_cipher(void)
 		struct kcptun_crypt *c = crypt_new(first_datagram[i].cipher, "test");
 		struct kcptun_crypt *other = crypt_new(strcmp(first_datagram[i].cipher, "xtea") ? "xtea" : "tea", "test");
 		uint8_t wire[64], buf[64];
-		size_t n = unhex(first_datagram[i].hex, wire, sizeof(wire));
+		size_t n = test_unhex(first_datagram[i].hex, wire, sizeof(wire));
 
 		if (!c || !other)
 			continue;
@@ -244,7 +232,7 @@ static void test_kcptun_opens_twofish_push_with_payload(void)
 				  "200e2e274d77129bd4963d85b571d1e5d5ce";
 	struct kcptun_crypt *c = crypt_new("twofish", "test");
 	uint8_t wire[64], buf[64];
-	size_t n = unhex(hex, wire, sizeof(wire));
+	size_t n = test_unhex(hex, wire, sizeof(wire));
 
 	CHECK_EQ(n, 58);
 	memcpy(buf, wire, n);
@@ -271,7 +259,7 @@ static void test_kcptun_null_means_aes(void)
 	for (size_t i = 0; i < N(first_datagram); i++) {
 		if (strcmp(first_datagram[i].cipher, "null") && strcmp(first_datagram[i].cipher, "aes"))
 			continue;
-		n = unhex(first_datagram[i].hex, buf, sizeof(buf));
+		n = test_unhex(first_datagram[i].hex, buf, sizeof(buf));
 		CHECK_EQ(kcptun_crypt_open(first_datagram[i].cipher[0] == 'n' ? aes : null, buf, n), 0);
 	}
 	kcptun_crypt_free(null);
@@ -354,7 +342,7 @@ static void test_kcptun_opens_aes_fec_group_and_parity_matches(void)
 	size_t n[13];
 
 	for (int i = 0; i < 13; i++) {
-		n[i] = unhex(aes_fec_group[i], buf[i], sizeof(buf[i]));
+		n[i] = test_unhex(aes_fec_group[i], buf[i], sizeof(buf[i]));
 		CHECK_EQ(kcptun_crypt_open(c, buf[i], n[i]), 0);
 		CHECK(fec_is_fec(buf[i] + 20, n[i] - 20));
 		CHECK_EQ(get_le32(buf[i] + 20), i);

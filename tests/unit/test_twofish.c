@@ -16,33 +16,21 @@
 #include "crypto/twofish.h"
 #include "test.h"
 
-static size_t unhex(const char *h, uint8_t *out, size_t cap)
-{
-	size_t n = 0;
-
-	for (; h[0] && h[1] && n < cap; h += 2) {
-		unsigned v;
-
-		sscanf(h, "%2x", &v);
-		out[n++] = (uint8_t)v;
-	}
-	return n;
-}
 
 static bool block_is(const uint8_t block[TWOFISH_BLOCK_BYTES], const char *hex)
 {
 	uint8_t want[TWOFISH_BLOCK_BYTES];
 
-	return unhex(hex, want, sizeof(want)) == sizeof(want) && !memcmp(block, want, sizeof(want));
+	return test_unhex(hex, want, sizeof(want)) == sizeof(want) && !memcmp(block, want, sizeof(want));
 }
 
 static void check_vector(const char *key_hex, const char *pt_hex, const char *ct_hex)
 {
 	struct twofish_key tk;
 	uint8_t key[32], block[TWOFISH_BLOCK_BYTES];
-	size_t key_bytes = unhex(key_hex, key, sizeof(key));
+	size_t key_bytes = test_unhex(key_hex, key, sizeof(key));
 
-	CHECK_EQ(unhex(pt_hex, block, sizeof(block)), TWOFISH_BLOCK_BYTES);
+	CHECK_EQ(test_unhex(pt_hex, block, sizeof(block)), TWOFISH_BLOCK_BYTES);
 	CHECK_EQ(twofish_setkey(&tk, key, key_bytes), 0);
 	twofish_encrypt(&tk, block, block);
 	if (!block_is(block, ct_hex)) {
