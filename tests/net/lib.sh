@@ -28,6 +28,7 @@ FERRY=${FERRY:-$NET_ROOT/build/ferry}
 case $FERRY in /*) ;; *) FERRY=$PWD/$FERRY ;; esac
 PY=${PYTHON:-/usr/bin/python3}
 TCPTOOL=$NET_ROOT/tests/tools/tcptool.py
+UDPTOOL=$NET_ROOT/tests/tools/udptool.py
 
 NS_C=ft$$c
 NS_F=ft$$f
@@ -420,4 +421,22 @@ server_saw() {
 	[ -n "$SERVER_LINE" ] || fail "echo server never logged a connection with sha256 $sha"
 	grep -qF "\"bytes\": $bytes," <<<"$SERVER_LINE" && grep -qF "\"end\": \"$end\"" <<<"$SERVER_LINE" ||
 		fail "echo server saw $SERVER_LINE, expected $bytes bytes ending with $end"
+}
+
+# utool NS ARGS...: udptool in NS, bounded by 90 s whatever its own --timeout says
+utool() {
+	local ns=$1
+	shift
+	timeout -k 5 90 ip netns exec "$ns" "$PY" "$UDPTOOL" "$@"
+}
+
+# fam_addrs v4|v6: that family's addresses as clients write them (FC/FS: ferry's client and
+# server sides, CL: the client) and inside endpoints (BFC, BSV: ferry's client side and the
+# server; LO, ANY: loopback and the wildcard address)
+fam_addrs() {
+	if [ "$1" = v4 ]; then
+		FC=$F4C FS=$F4S CL=$C4 BFC=$F4C BSV=$S4 LO=127.0.0.1 ANY=0.0.0.0
+	else
+		FC=$F6C FS=$F6S CL=$C6 BFC="[$F6C]" BSV="[$S6]" LO="[::1]" ANY="[::]"
+	fi
 }

@@ -26,7 +26,6 @@
 #   tests/net/pkthere.sh [SUBSTRING...]     only the cases whose name contains one of them
 . "$(dirname "$0")/lib.sh"
 
-UDPTOOL=$NET_ROOT/tests/tools/udptool.py
 IMPAIR=${IMPAIR:-$NET_ROOT/build/tools/impair}
 PK=$T/pk.py
 NS_IA=ft$$ia NS_IR=ft$$ir NS_IB=ft$$ib
@@ -460,13 +459,6 @@ pk() {
 	timeout -k 5 90 ip netns exec "$ns" "$PY" "$PK" "$@"
 }
 
-# utool NS ARGS...: udptool in NS, bounded the same way
-utool() {
-	local ns=$1
-	shift
-	timeout -k 5 90 ip netns exec "$ns" "$PY" "$UDPTOOL" "$@"
-}
-
 # the processes of S and of the impairment namespaces end with the case too (lib.sh's
 # case_cleanup covers C and F)
 eval "lib_case_cleanup() $(declare -f case_cleanup | sed 1d)"
@@ -637,17 +629,6 @@ ask_none() {
 	local out
 	out=$(utool "$1" ask "$2" "$3" --sport "$4" --size "$5" --tag "$(ask_tag "$4" "$5")" --timeout 0.3 --expect-none 2>&1) ||
 		fail "$5 bytes from port $4 to $2:$3 (expected no answer): $out"
-}
-
-# fam_addrs v4|v6: that family's addresses as clients write them (FC: ferry's client side,
-# FS: ferry's server side, CL: the client) and as ferry endpoints do (BFC, BSV: the server;
-# LO, ANY: loopback and the wildcard address)
-fam_addrs() {
-	if [ "$1" = v4 ]; then
-		FC=$F4C FS=$F4S CL=$C4 BFC=$F4C BSV=$S4 LO=127.0.0.1 ANY=0.0.0.0
-	else
-		FC=$F6C FS=$F6S CL=$C6 BFC="[$F6C]" BSV="[$S6]" LO="[::1]" ANY="[::]"
-	fi
 }
 
 # in_parallel CMD...: run each CMD (a function and its arguments, as one string) in a

@@ -21,7 +21,6 @@
 #   tests/net/single-rule.sh [SUBSTRING...]     only the cases whose name contains one of them
 . "$(dirname "$0")/lib.sh"
 
-UDPTOOL=$NET_ROOT/tests/tools/udptool.py
 UECHO=6300 ECHO=6400
 SNIFF=$T/sniff.py
 
@@ -46,24 +45,6 @@ while time.monotonic() < end:
 PYEOF
 
 # ------------------------------------------------------------------ helpers
-
-# utool NS ARGS...: udptool in NS, bounded by 90 s whatever its own --timeout says
-utool() {
-	local ns=$1
-	shift
-	timeout -k 5 90 ip netns exec "$ns" "$PY" "$UDPTOOL" "$@"
-}
-
-# fam_addrs v4|v6: that family's addresses as clients write them (FC: ferry's client side,
-# CL: the client) and inside endpoints (BFC, BSV: ferry's client side and the server; LO,
-# ANY: loopback and the wildcard address)
-fam_addrs() {
-	if [ "$1" = v4 ]; then
-		FC=$F4C CL=$C4 BFC=$F4C BSV=$S4 LO=127.0.0.1 ANY=0.0.0.0
-	else
-		FC=$F6C CL=$C6 BFC="[$F6C]" BSV="[$S6]" LO="[::1]" ANY="[::]"
-	fi
-}
 
 # up NAME NS ARGS...: start ferry in NS and wait (5 s) for its "ferry VERSION: N rules" line,
 # which comes once every rule runs; NAME_PID, NAME_OUT, NAME_ERR name it afterwards

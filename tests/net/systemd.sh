@@ -21,17 +21,9 @@
 # 7350 watchdog, 7400 fd store.
 . "$(dirname "$0")/lib.sh"
 
-UDPTOOL=$NET_ROOT/tests/tools/udptool.py
 ACTIVATE=$(command -v systemd-socket-activate)
 
 # ------------------------------------------------------------------ helpers
-
-# utool NS ARGS...: run udptool in NS, bounded by 90 s
-utool() {
-	local ns=$1
-	shift
-	timeout -k 5 90 ip netns exec "$ns" "$PY" "$UDPTOOL" "$@"
-}
 
 # udp_server MODE PORT: a udptool server in S on [::]:PORT, log $T/srv-PORT.log
 udp_server() {

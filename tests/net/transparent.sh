@@ -28,7 +28,6 @@
 # echo. Clients use fixed source ports (456NN) so the address a server saw can be compared.
 . "$(dirname "$0")/lib.sh"
 
-UDPTOOL=$NET_ROOT/tests/tools/udptool.py
 # spec §6 addresses (instead of lib.sh's): F = ferry's router R
 C4=10.78.1.2 F4C=10.78.1.1 F4S=10.78.2.1 S4=10.78.2.2
 C6=fd78:1::2 F6C=fd78:1::1 F6S=fd78:2::1 S6=fd78:2::2
@@ -88,13 +87,6 @@ policy_routing() {
 }
 
 # ------------------------------------------------------------------ helpers
-
-# utool NS ARGS...: run udptool in NS, bounded by 90 s whatever its own --timeout says
-utool() {
-	local ns=$1
-	shift
-	timeout -k 5 90 ip netns exec "$ns" "$PY" "$UDPTOOL" "$@"
-}
 
 udp_server() {
 	local mode=$1 port=$2 pid

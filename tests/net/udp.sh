@@ -19,18 +19,10 @@
 # port (41000 + something).
 . "$(dirname "$0")/lib.sh"
 
-UDPTOOL=$NET_ROOT/tests/tools/udptool.py
 UDPFWD=$(dirname "$FERRY")/udpfwd
 ECHO=6000 PEER=6001
 
 # ------------------------------------------------------------------ helpers
-
-# utool NS ARGS...: run udptool in NS, bounded by 90 s whatever its own --timeout says
-utool() {
-	local ns=$1
-	shift
-	timeout -k 5 90 ip netns exec "$ns" "$PY" "$UDPTOOL" "$@"
-}
 
 # udp_server MODE PORT [ARGS...]: start a udptool server in S on [::]:PORT; its log (one
 # line per new sender) is $T/srv-PORT.log. Servers started inside a case end with it.
