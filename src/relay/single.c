@@ -146,6 +146,17 @@ struct single {
 	uint16_t up_echo_id, up_source_id, up_reply_id, up_local_id;
 	bool up_raw;
 	atomic_uint dump_budget;
+	/* single-flow with an ICMP listener and several pairs: every pair's raw socket sees every
+	 * frame, so the pairs share out clients through this table (§2.2's flow claims): slot i
+	 * holds the client (IP + source ID) of pair i. NULL otherwise. */
+	struct flow_claim *claims;
+	pthread_mutex_t claim_mu;
+};
+
+struct flow_claim {
+	bool used;
+	struct sockaddr_storage ip;
+	uint16_t id;
 };
 
 /* One sequence for stats lines and packet-dump records, so both streams can be merged (§4.2). */
@@ -428,8 +439,21 @@ static void flow_drop_held(struct single_pair *p, struct single_flow *f, const c
 	f->have_held_reply = false;
 }
 
+/* Gives up pair p's claim on its client (the flow was cleared, or never locked). */
+static void claim_release(struct single_pair *p)
+{
+	struct single *s = p->s;
+
+	if (!s->claims)
+		return;
+	pthread_mutex_lock(&s->claim_mu);
+	s->claims[p->idx].used = false;
+	pthread_mutex_unlock(&s->claim_mu);
+}
+
 static void flow_clear(struct single_pair *p, struct single_flow *f)
 {
+	claim_release(p);
 	flow_drop_held(p, f, "handshake-reset-drop");
 	f->locked = false;
 	f->pending = false;
@@ -689,18 +713,69 @@ static int parse_icmp(struct single_pair *p, struct icmp_sock *is, unsigned i, u
 	return 0;
 }
 
+enum claim_result { CLAIM_MINE, CLAIM_NEW, CLAIM_OTHER, CLAIM_NONE_FREE };
+
+/* Who serves the client (IP + source ID) of a frame: this pair already, this pair from now on
+ * (it had no client), another pair, or nobody (every pair has a client of its own). */
+static enum claim_result claim_client(struct single_pair *p, const struct sockaddr_storage *from, uint16_t id)
+{
+	struct single *s = p->s;
+	enum claim_result r = CLAIM_NONE_FREE;
+	bool free_slot = false;
+
+	pthread_mutex_lock(&s->claim_mu);
+	for (unsigned k = 0; k < s->npairs; k++) {
+		struct flow_claim *c = &s->claims[k];
+
+		if (!c->used)
+			free_slot = true;
+		else if (c->id == id && same_ip(&c->ip, from))
+			r = k == p->idx ? CLAIM_MINE : CLAIM_OTHER;
+	}
+	if (r == CLAIM_NONE_FREE && !s->claims[p->idx].used) {
+		s->claims[p->idx] = (struct flow_claim){ .used = true, .ip = *from, .id = id };
+		r = CLAIM_NEW;
+	} else if (r == CLAIM_NONE_FREE && free_slot) {
+		r = CLAIM_OTHER;	/* a pair without a client takes it from its own copy */
+	}
+	pthread_mutex_unlock(&s->claim_mu);
+	return r;
+}
+
+static void c2u_icmp_frame(struct single_pair *p, struct single_flow *f, unsigned i, uint64_t rx_ns,
+			   const struct icmp_echo *e, const struct shim_frame *fr);
+
 static void c2u_icmp(struct single_pair *p, struct single_flow *f, unsigned i, uint64_t rx_ns)
 {
-	const struct sockaddr_storage *from = &p->raddr[i];
 	struct icmp_echo e;
 	struct shim_frame fr;
+	enum claim_result c;
+
+	if (parse_icmp(p, &p->lsock, i, f->ls.listen_id, &e, &fr))
+		return;
+	if (!p->s->claims) {
+		c2u_icmp_frame(p, f, i, rx_ns, &e, &fr);
+		return;
+	}
+	c = claim_client(p, &p->raddr[i], e.id);
+	if (c == CLAIM_OTHER || (c == CLAIM_NONE_FREE && p->idx > 0))
+		return;		/* another pair's copy of the frame is the one that counts */
+	c2u_icmp_frame(p, f, i, rx_ns, &e, &fr);
+	if (c == CLAIM_NEW && !f->locked)
+		claim_release(p);	/* the frame did not start a flow: let the client go again */
+}
+
+static void c2u_icmp_frame(struct single_pair *p, struct single_flow *f, unsigned i, uint64_t rx_ns,
+			   const struct icmp_echo *e_in, const struct shim_frame *fr_in)
+{
+	const struct sockaddr_storage *from = &p->raddr[i];
+	struct icmp_echo e = *e_in;
+	struct shim_frame fr = *fr_in;
 	struct icmp_out reply;
 	enum icmp_drop drop;
 	enum icmp_action a;
 	bool want_reply;
 
-	if (parse_icmp(p, &p->lsock, i, f->ls.listen_id, &e, &fr))
-		return;
 	if (f->locked && !same_ip(from, &f->client)) {
 		CTR_ADD(p->st.ctr[SC_WRONG_PEER], 1);
 		disposition(p, "drop-wrong-peer", fr.payload, fr.payload_len);
@@ -1233,10 +1308,12 @@ int single_open(const struct single_opts *o, struct single **out, char *err, siz
 	s->exit_fd = -1;
 	s->npairs = o->workers ? o->workers : 1;
 	if (o->here.icmp && o->single_flow && s->npairs > 1) {
-		snprintf(err, errlen, "single-flow with %u workers requires kernel reuse-port flow affinity on this "
-			 "platform (raw ICMP listeners have none)", s->npairs);
-		r = -EINVAL;
-		goto fail;
+		s->claims = calloc(s->npairs, sizeof(*s->claims));
+		if (!s->claims) {
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
+		pthread_mutex_init(&s->claim_mu, NULL);
 	}
 	if (getrandom(&s->ids.next, sizeof(s->ids.next), 0) != sizeof(s->ids.next))
 		s->ids.next = now_ns();
@@ -1403,6 +1480,9 @@ void single_free(struct single *s)
 		close(s->exit_fd);
 	free(s->pairs);
 	free(s->flows);
+	if (s->claims)
+		pthread_mutex_destroy(&s->claim_mu);
+	free(s->claims);
 	free(s);
 }
 

@@ -1094,6 +1094,26 @@ single_flow() {
 	[ "$keys" = "$want" ] || fail "pairs locked to $keys; expected the clients $want"
 }
 wm_2_single_flow_spreads_clients() { single_flow 9510 4; }
+
+# single-flow with an ICMP listener and 2 pairs: each pair's raw socket sees every frame, the
+# claim table gives each tunnel client a pair of its own; both are served while both are locked
+icmp_single_flow() {
+	local f=$1 port=$2 out keys
+	fam_addrs "$f"
+	echo_server "$NS_S" $((port + 100))
+	pk_up B "$NS_S" --here "ICMP:$ANY:0" --there "UDP:$LO:$((port + 100))" --workers 2 \
+		--worker-flow-mode single-flow
+	pk_up A "$NS_F" --here "UDP:$BFC:$port" --there "ICMP:$BSV:0"
+	pk_up P "$NS_F" --here "UDP:$BFC:$((port + 1))" --there "ICMP:$BSV:0"
+	out=$(pk "$NS_C" ordered "$FC" "$port" --sizes 1-200 --window 4 --timeout 30 2>&1) || fail "client 1: $out"
+	out=$(pk "$NS_C" ordered "$FC" $((port + 1)) --sizes 1-200 --window 4 --timeout 30 2>&1) || fail "client 2: $out"
+	pk_stop A P B
+	pk_expect "$B_OUT" locked_worker_pairs=2 c2u_pkts=400 u2c_pkts=400 icmp_sequence_duplicate=0
+	keys=$(for i in 0 1; do pk_stat "$B_OUT" "worker_flows.$i.flow_key"; done | sort -u | wc -l)
+	[ "$keys" = 2 ] || fail "both pairs locked to the same flow: $(pk_stat "$B_OUT" worker_flows.0.flow_key)"
+}
+wm_2_single_flow_icmp_listener_gives_each_tunnel_client_a_pair_v4() { icmp_single_flow v4 9530; }
+wm_2_single_flow_icmp_listener_gives_each_tunnel_client_a_pair_v6() { icmp_single_flow v6 9531; }
 wm_3_single_flow_spreads_clients_unconnected() {
 	single_flow 9520 2 --debug-client-unconnected --debug-upstream-unconnected
 }
@@ -1299,6 +1319,8 @@ run_case icmp_6_locked_raw_listener_drops_stray_source
 run_case wm_1_shared_flow_publishes_the_flow_to_all_pairs_v4
 run_case wm_1_shared_flow_publishes_the_flow_to_all_pairs_v6
 run_case wm_2_single_flow_spreads_clients
+run_case wm_2_single_flow_icmp_listener_gives_each_tunnel_client_a_pair_v4
+run_case wm_2_single_flow_icmp_listener_gives_each_tunnel_client_a_pair_v6
 run_case wm_3_single_flow_spreads_clients_unconnected
 run_case lc_1_max_payload_dispositions
 run_case lc_1_every_packet_admission_then_one_disposition
