@@ -855,6 +855,7 @@ static void sess_report(struct ksess *s)
 {
 	const struct kcp_stats *k = kcp_stats(s->kcp);
 	struct rule_stats *rs = s->c->st;
+	uint64_t rate = kcp_rate_estimate(s->kcp);
 
 	CTR_ADD(rs->kcp_retrans, k->retrans - s->reported.retrans);
 	CTR_ADD(rs->kcp_fast_retrans, k->fast_retrans - s->reported.fast_retrans);
@@ -864,8 +865,8 @@ static void sess_report(struct ksess *s)
 	s->reported_fec = s->wire.st.fec_recovered;
 	if (kcp_srtt(s->kcp) > 0)
 		__atomic_store_n(&rs->kcp_srtt_ms, (uint32_t)kcp_srtt(s->kcp), __ATOMIC_RELAXED);
-	if (kcp_rate_estimate(s->kcp))
-		__atomic_store_n(&rs->kcp_rate_bps, kcp_rate_estimate(s->kcp), __ATOMIC_RELAXED);
+	if (rate)
+		__atomic_store_n(&rs->kcp_rate_bps, rate, __ATOMIC_RELAXED);
 	s->reported = *k;
 }
 

@@ -742,8 +742,56 @@ static enum claim_result claim_client(struct single_pair *p, const struct sockad
 	return r;
 }
 
+/* One parsed frame on the listener. */
 static void c2u_icmp_frame(struct single_pair *p, struct single_flow *f, unsigned i, uint64_t rx_ns,
-			   const struct icmp_echo *e, const struct shim_frame *fr);
+			   const struct icmp_echo *e, const struct shim_frame *fr)
+{
+	const struct sockaddr_storage *from = &p->raddr[i];
+	struct icmp_out reply;
+	enum icmp_drop drop;
+	enum icmp_action a;
+	bool want_reply;
+
+	if (f->locked && !same_ip(from, &f->client)) {
+		CTR_ADD(p->st.ctr[SC_WRONG_PEER], 1);
+		disposition(p, "drop-wrong-peer", fr->payload, fr->payload_len);
+		if (dbg(p, SINGLE_LOG_DROPS)) {
+			char ab[64];
+			fmt_addr(from, ab, sizeof(ab));
+			log_debug("dropping packet from unexpected client peer %s", ab);
+		}
+		return;
+	}
+	a = icmp_ls_input(&f->ls, single_now_ms(p), e, fr, &drop, &want_reply, &reply);
+	if (want_reply)
+		queue_frame(p, &p->to_cl, &p->lsock, false, &reply, NULL, 0, from, false, 0);
+	if (f->ls.bound && !f->locked)
+		flow_lock_client(p, f, from, true);
+	switch (a) {
+	case ICMP_ACT_DROP:
+		count_icmp_drop(p, drop);
+		disposition(p, icmp_drop_disposition(drop), fr->payload, fr->payload_len);
+		if (drop == ICMP_DROP_WRONG_SOURCE && dbg(p, SINGLE_LOG_DROPS)) {
+			char ab[64];
+			fmt_addr(from, ab, sizeof(ab));
+			log_debug("dropping ICMP packet from client peer %s because source endpoint ID mismatches the locked flow", ab);
+		}
+		return;
+	case ICMP_ACT_CONSUMED:
+		disposition(p, fr->kind == SHIM_CADENCE ? "consume-cadence" : "consume-session-control", NULL, 0);
+		flush_held_reply(p, f);
+		return;
+	case ICMP_ACT_DELIVER:
+	case ICMP_ACT_READY:
+		break;
+	}
+	f->pending = false;
+	if (oversize(p, &p->st.c2u, fr->payload, fr->payload_len))
+		return;
+	f->last_activity_ms = single_now_ms(p);
+	to_upstream(p, f, fr->payload, fr->payload_len, rx_ns);
+	flush_held_reply(p, f);
+}
 
 static void c2u_icmp(struct single_pair *p, struct single_flow *f, unsigned i, uint64_t rx_ns)
 {
@@ -763,58 +811,6 @@ static void c2u_icmp(struct single_pair *p, struct single_flow *f, unsigned i, u
 	c2u_icmp_frame(p, f, i, rx_ns, &e, &fr);
 	if (c == CLAIM_NEW && !f->locked)
 		claim_release(p);	/* the frame did not start a flow: let the client go again */
-}
-
-static void c2u_icmp_frame(struct single_pair *p, struct single_flow *f, unsigned i, uint64_t rx_ns,
-			   const struct icmp_echo *e_in, const struct shim_frame *fr_in)
-{
-	const struct sockaddr_storage *from = &p->raddr[i];
-	struct icmp_echo e = *e_in;
-	struct shim_frame fr = *fr_in;
-	struct icmp_out reply;
-	enum icmp_drop drop;
-	enum icmp_action a;
-	bool want_reply;
-
-	if (f->locked && !same_ip(from, &f->client)) {
-		CTR_ADD(p->st.ctr[SC_WRONG_PEER], 1);
-		disposition(p, "drop-wrong-peer", fr.payload, fr.payload_len);
-		if (dbg(p, SINGLE_LOG_DROPS)) {
-			char ab[64];
-			fmt_addr(from, ab, sizeof(ab));
-			log_debug("dropping packet from unexpected client peer %s", ab);
-		}
-		return;
-	}
-	a = icmp_ls_input(&f->ls, single_now_ms(p), &e, &fr, &drop, &want_reply, &reply);
-	if (want_reply)
-		queue_frame(p, &p->to_cl, &p->lsock, false, &reply, NULL, 0, from, false, 0);
-	if (f->ls.bound && !f->locked)
-		flow_lock_client(p, f, from, true);
-	switch (a) {
-	case ICMP_ACT_DROP:
-		count_icmp_drop(p, drop);
-		disposition(p, icmp_drop_disposition(drop), fr.payload, fr.payload_len);
-		if (drop == ICMP_DROP_WRONG_SOURCE && dbg(p, SINGLE_LOG_DROPS)) {
-			char ab[64];
-			fmt_addr(from, ab, sizeof(ab));
-			log_debug("dropping ICMP packet from client peer %s because source endpoint ID mismatches the locked flow", ab);
-		}
-		return;
-	case ICMP_ACT_CONSUMED:
-		disposition(p, fr.kind == SHIM_CADENCE ? "consume-cadence" : "consume-session-control", NULL, 0);
-		flush_held_reply(p, f);
-		return;
-	case ICMP_ACT_DELIVER:
-	case ICMP_ACT_READY:
-		break;
-	}
-	f->pending = false;
-	if (oversize(p, &p->st.c2u, fr.payload, fr.payload_len))
-		return;
-	f->last_activity_ms = single_now_ms(p);
-	to_upstream(p, f, fr.payload, fr.payload_len, rx_ns);
-	flush_held_reply(p, f);
 }
 
 /* ---------------- upstream -> client ---------------- */
